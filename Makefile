@@ -1,0 +1,36 @@
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+DATA   ?= data
+SHARED ?= ../shared
+
+.PHONY: install test test-slow data train tensorboard clean
+
+## install: create .venv and install the package (editable) with its test and export extras
+install:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -c constraints.txt -e ".[test,export]"
+
+## test: run the default test suite (slow tests deselected)
+test:
+	$(PY) -m pytest
+
+## test-slow: run only the slow tests (need the real data, see `make data`)
+test-slow:
+	$(PY) -m pytest -m slow
+
+## data: build the official CIFAR-10 layouts in $(DATA)/ from the JPEG copy in $(SHARED)/data
+data:
+	$(PY) $(SHARED)/tools/cifar10_from_jpeg.py $(DATA)
+
+## train: one default training run (override with ARGS="model=... trainer.max_epochs=...")
+train:
+	$(PY) -m cifar.train $(ARGS)
+
+## tensorboard: review every run under outputs/
+tensorboard:
+	$(VENV)/bin/tensorboard --logdir outputs
+
+clean:
+	rm -rf .pytest_cache build *.egg-info

@@ -1,0 +1,79 @@
+"""Validation and test confusion matrices: TensorBoard images plus CSV and PNG in the run folder."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.loggers import TensorBoardLogger
+from torchmetrics.classification import MulticlassConfusionMatrix
+
+from cifar.data.constants import CLASS_NAMES
+from cifar.reports import save_figure, write_confusion_csv
+
+STAGES = ("val", "test")
+
+
+class ConfusionMatrixCallback(L.Callback):
+    """Accumulates torchmetrics' ``MulticlassConfusionMatrix`` over the predictions that
+    ``validation_step``/``test_step`` return (``{"preds", "targets"}``).
+
+    At the end of every validation epoch and of testing it writes ``confusion_<stage>.csv``
+    (counts; rows true, columns predicted) and ``confusion_<stage>.png`` into ``output_dir``,
+    replacing the previous ones, and logs the figure to TensorBoard as ``confusion/<stage>``.
+    """
+
+    def __init__(self, output_dir: str | Path, class_names: Sequence[str] = CLASS_NAMES):
+        self.output_dir = Path(output_dir)
+        self.class_names = list(class_names)
+        self._matrices: dict[str, MulticlassConfusionMatrix] = {}
+
+    def _matrix(self, stage: str, pl_module: L.LightningModule) -> MulticlassConfusionMatrix:
+        if stage not in self._matrices:
+            self._matrices[stage] = MulticlassConfusionMatrix(num_classes=len(self.class_names))
+        return self._matrices[stage].to(pl_module.device)
+
+    def _update(self, stage: str, pl_module, outputs) -> None:
+        if isinstance(outputs, dict) and "preds" in outputs:
+            self._matrix(stage, pl_module).update(outputs["preds"], outputs["targets"])
+
+    def _finish(self, stage: str, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        metric = self._matrix(stage, pl_module)
+        if not metric.update_called:
+            return
+        matrix = metric.compute().cpu()  # synchronized across processes
+        metric.reset()
+        if not trainer.is_global_zero:
+            return
+        write_confusion_csv(self.output_dir / f"confusion_{stage}.csv", matrix.tolist(), self.class_names)
+        title = f"{stage} confusion matrix (epoch {trainer.current_epoch})"
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                fig = self._figure(metric, matrix, title)
+                logger.experiment.add_figure(f"confusion/{stage}", fig, global_step=trainer.global_step, close=True)
+        save_figure(self._figure(metric, matrix, title), self.output_dir / f"confusion_{stage}.png")
+
+    def _figure(self, metric: MulticlassConfusionMatrix, matrix, title: str):
+        fig, ax = metric.plot(val=matrix, add_text=True, labels=self.class_names)
+        fig.set_size_inches(9, 8)
+        ax.set_title(title)
+        return fig
+
+    # -- hooks --------------------------------------------------------------------------------
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        if not trainer.sanity_checking:
+            self._update("val", pl_module, outputs)
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        if trainer.sanity_checking:
+            self._matrix("val", pl_module).reset()
+            return
+        self._finish("val", trainer, pl_module)
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        self._update("test", pl_module, outputs)
+
+    def on_test_epoch_end(self, trainer, pl_module):
+        self._finish("test", trainer, pl_module)

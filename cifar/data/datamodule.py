@@ -1,0 +1,172 @@
+"""CIFAR10DataModule: find (or download) the data, validate it, split it, augment it, batch it."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from cifar.data.augment import RECIPES, build_augmentation
+from cifar.data.constants import MEAN, STD
+from cifar.data.dataset import ImageArrayDataset
+from cifar.data.download import fetch
+from cifar.data.formats import FORMATS, LAYOUT_DIRS, Format, is_present, read_split
+from cifar.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+
+class CIFAR10DataModule(L.LightningDataModule):
+    """CIFAR-10 from the official python or binary layout.
+
+    The 50,000 training images are split into train and validation with a fixed generator
+    (``split_seed``), so every run sees the same validation set whatever its ``seed``; the 10,000
+    test images are only used for testing. Loaders yield uint8 images; they become float and are
+    normalized with the CIFAR-10 mean/std once per batch on the training device.
+    """
+
+    def __init__(
+        self,
+        data_dir: str = "data",
+        format: str = "auto",
+        download: bool = True,
+        url: str | None = None,
+        md5: str | None = None,
+        val_size: int = 5000,
+        split_seed: int = 0,
+        augment: str = "crop_flip",
+        batch_size: int = 128,
+        eval_batch_size: int | None = None,
+        num_workers: int = 2,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
+    ):
+        super().__init__()
+        if format not in ("auto", *FORMATS):
+            raise ConfigError(f"data.format={format!r} is unknown: expected auto, python or binary")
+        if augment not in RECIPES:
+            raise ConfigError(f"data.augment={augment!r} is unknown: expected one of {', '.join(RECIPES)}")
+        _check_int("data.val_size", val_size, low=1)
+        _check_int("data.batch_size", batch_size, low=1)
+        if eval_batch_size is not None:
+            _check_int("data.eval_batch_size", eval_batch_size, low=1)
+        _check_int("data.num_workers", num_workers, low=0)
+        self.data_dir = Path(data_dir).expanduser()
+        self.format = format
+        self.download = download
+        self.url = url
+        self.md5 = md5
+        self.val_size = val_size
+        self.split_seed = split_seed
+        self.augment = augment
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.persistent_workers = persistent_workers and num_workers > 0
+        self.train_set: ImageArrayDataset | None = None
+        self.val_set: ImageArrayDataset | None = None
+        self.test_set: ImageArrayDataset | None = None
+        self._norm: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    # -- finding the data ---------------------------------------------------------------------
+
+    def resolved_format(self) -> Format:
+        """The layout to read: the configured one, or for ``auto`` whichever is present."""
+        if self.format != "auto":
+            return self.format  # type: ignore[return-value]
+        for fmt in FORMATS:
+            if is_present(self.data_dir, fmt):
+                return fmt
+        return "python"
+
+    def prepare_data(self) -> None:
+        fmt = self.resolved_format()
+        if is_present(self.data_dir, fmt):
+            return
+        if not self.download:
+            raise DataError(
+                f"CIFAR-10 not found: expected {self.data_dir / LAYOUT_DIRS[fmt]}/ ({fmt} layout) "
+                "or the other official layout. Set data.data_dir to where it is, or data.download=true"
+            )
+        fetch(self.data_dir, fmt, url=self.url, md5=self.md5)
+
+    # -- splits -------------------------------------------------------------------------------
+
+    def setup(self, stage: str | None = None) -> None:
+        fmt = self.resolved_format()
+        if stage in (None, "fit", "validate") and self.train_set is None:
+            full = read_split(self.data_dir, fmt, "train")
+            if self.val_size >= len(full):
+                raise ConfigError(
+                    f"data.val_size={self.val_size} must be smaller than the {len(full)} training images"
+                )
+            order = torch.randperm(len(full), generator=torch.Generator().manual_seed(self.split_seed)).numpy()
+            val_idx, train_idx = order[: self.val_size], order[self.val_size :]
+            self.train_set = ImageArrayDataset(
+                full.images[train_idx], full.labels[train_idx], build_augmentation(self.augment)
+            )
+            self.val_set = ImageArrayDataset(full.images[val_idx], full.labels[val_idx])
+            log.info("CIFAR-10 %s layout: %d train, %d val images", fmt, len(self.train_set), len(self.val_set))
+        if stage in (None, "test", "predict") and self.test_set is None:
+            test = read_split(self.data_dir, fmt, "test")
+            self.test_set = ImageArrayDataset(test.images, test.labels)
+
+    # -- loaders ------------------------------------------------------------------------------
+
+    def _loader(self, dataset: ImageArrayDataset | None, batch_size: int, shuffle: bool) -> DataLoader:
+        if dataset is None:
+            raise RuntimeError("call setup() before asking for a dataloader")
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.persistent_workers,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, self.eval_batch_size, shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self.test_dataloader()
+
+    # -- on the device ------------------------------------------------------------------------
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        images, labels = batch
+        return normalize(images, self._mean_std(images.device)), labels
+
+    def _mean_std(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        if device not in self._norm:
+            mean = torch.tensor(MEAN, device=device).view(1, 3, 1, 1)
+            std = torch.tensor(STD, device=device).view(1, 3, 1, 1)
+            self._norm[device] = (mean, std)
+        return self._norm[device]
+
+
+def normalize(images: torch.Tensor, mean_std: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """uint8 [N, 3, H, W] in 0..255 -> float32 normalized with the CIFAR-10 channel mean/std."""
+    if mean_std is None:
+        mean_std = (
+            torch.tensor(MEAN, device=images.device).view(1, 3, 1, 1),
+            torch.tensor(STD, device=images.device).view(1, 3, 1, 1),
+        )
+    mean, std = mean_std
+    return (images.float().div_(255.0) - mean) / std
+
+
+def _check_int(option: str, value: Any, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"{option}={value!r} is out of range: expected an integer >= {low}")

@@ -1,0 +1,129 @@
+"""Fetch an official CIFAR-10 archive, check its MD5 and extract it atomically.
+
+torchvision's ``calculate_md5`` and ``extract_archive`` do the checking and unpacking; the
+download is a plain urllib stream (torchvision's ``download_url`` needs a Content-Length, which
+``file://`` URLs lack). An interrupted download or extraction never leaves a folder that later
+passes for data: the archive is downloaded under a temporary name and renamed only once its checksum
+matches, and it is extracted into a temporary folder that is renamed into place only once every
+batch file is there.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from torchvision.datasets.utils import calculate_md5, extract_archive
+
+from cifar.data.formats import LAYOUT_DIRS, Format, is_present
+from cifar.errors import DataError
+
+log = logging.getLogger(__name__)
+
+_EXTRACT_PREFIX = ".extract-"
+_PART_SUFFIX = ".part"
+
+
+@dataclass(frozen=True)
+class Archive:
+    url: str
+    md5: str
+
+
+OFFICIAL_ARCHIVES: dict[Format, Archive] = {
+    "python": Archive("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a"),
+    "binary": Archive("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz", "c32a1d4ab5d03f1284b67883e8d87530"),
+}
+
+
+def fetch(data_dir: str | Path, fmt: Format, url: str | None = None, md5: str | None = None) -> Path:
+    """Make sure the ``fmt`` layout exists under ``data_dir``, downloading it if needed.
+
+    ``url`` and ``md5`` default to the official archive of the layout; give both for a mirror
+    or a ``file://`` copy. Returns the layout folder.
+    """
+    data_dir = Path(data_dir)
+    target = data_dir / LAYOUT_DIRS[fmt]
+    if is_present(data_dir, fmt):
+        return target
+    if target.exists():
+        raise DataError(
+            f"{target}: folder exists but lacks CIFAR-10 batch files; remove it or point "
+            "data.data_dir at a complete copy"
+        )
+    official = OFFICIAL_ARCHIVES[fmt]
+    url = url or official.url
+    md5 = (md5 or official.md5).lower()
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(data_dir)
+    archive = download_archive(url, data_dir, md5)
+    extract_atomically(archive, data_dir, fmt)
+    return target
+
+
+def download_archive(url: str, data_dir: Path, md5: str) -> Path:
+    """Download ``url`` into ``data_dir`` and return the archive path, or raise on a bad MD5."""
+    archive = data_dir / os.path.basename(url.rstrip("/"))
+    if archive.is_file() and calculate_md5(archive) == md5:
+        log.info("using %s (MD5 ok)", archive)
+        return archive
+    part = archive.with_name(archive.name + _PART_SUFFIX)
+    log.info("downloading %s -> %s", url, archive)
+    try:
+        _stream(url, part)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        part.unlink(missing_ok=True)
+        raise DataError(
+            f"could not download CIFAR-10 from {url}: {exc}. Set data.url (and data.md5) to a "
+            "reachable copy, or put the data in data.data_dir and set data.download=false"
+        ) from None
+    actual = calculate_md5(part)
+    if actual != md5:
+        part.unlink(missing_ok=True)
+        raise DataError(
+            f"{url}: MD5 checksum mismatch (expected {md5}, got {actual}); the download was deleted "
+            "and nothing was extracted. Check data.url and data.md5"
+        )
+    os.replace(part, archive)
+    return archive
+
+
+def _stream(url: str, dest: Path, chunk_bytes: int = 1 << 20) -> None:
+    request = urllib.request.Request(url, headers={"User-Agent": "cifar-downloader"})
+    with urllib.request.urlopen(request, timeout=60) as response, open(dest, "wb") as out:
+        shutil.copyfileobj(response, out, chunk_bytes)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def extract_atomically(archive: Path, data_dir: Path, fmt: Format) -> Path:
+    """Extract ``archive`` into a temporary folder, check it, then rename the layout into place."""
+    layout = LAYOUT_DIRS[fmt]
+    tmp = Path(tempfile.mkdtemp(prefix=_EXTRACT_PREFIX, dir=data_dir))
+    try:
+        try:
+            extract_archive(str(archive), str(tmp))
+        except Exception as exc:  # tarfile/zipfile raise many kinds of errors
+            raise DataError(f"{archive}: cannot extract archive: {exc}") from None
+        if not is_present(tmp, fmt):
+            raise DataError(f"{archive}: archive does not contain a complete {layout}/ folder ({fmt} layout)")
+        os.rename(tmp / layout, data_dir / layout)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return data_dir / layout
+
+
+def _remove_leftovers(data_dir: Path) -> None:
+    """Delete temporary folders and partial downloads left by an interrupted earlier fetch."""
+    for path in data_dir.iterdir():
+        if path.name.startswith(_EXTRACT_PREFIX) and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.name.endswith(_PART_SUFFIX) and path.is_file():
+            path.unlink(missing_ok=True)

@@ -1,0 +1,62 @@
+"""Build the run's objects from the composed config (the detail behind ``cifar.train``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from cifar.errors import CifarError, ConfigError
+from cifar.module import ImageClassifier
+
+
+def resolve_precision(cfg: DictConfig) -> str:
+    """``precision: null`` means 16-mixed on a CUDA GPU and 32-true elsewhere."""
+    if cfg.get("precision") is None:
+        accelerator = str(cfg.trainer.get("accelerator", "auto"))
+        on_cuda = accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+        with open_dict(cfg):
+            cfg.precision = "16-mixed" if on_cuda else "32-true"
+    return cfg.precision
+
+
+def build(node: DictConfig, what: str, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate`` that turns our own errors back into themselves and names ``what``."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as exc:
+        cause = exc.__cause__
+        if isinstance(cause, CifarError):
+            raise cause from None
+        raise ConfigError(f"cannot build {what} ({node.get('_target_', '?')}): {cause or exc}") from None
+
+
+def build_module(cfg: DictConfig) -> ImageClassifier:
+    scheduler = cfg.scheduler.get("scheduler")
+    return ImageClassifier(
+        net=build(cfg.model, "model"),
+        optimizer=build(cfg.optimizer, "optimizer"),
+        scheduler=build(scheduler, "scheduler") if scheduler is not None else None,
+        scheduler_interval=cfg.scheduler.interval,
+        scheduler_monitor=cfg.scheduler.get("monitor"),
+        loss=cfg.loss,
+        label_smoothing=cfg.label_smoothing,
+        run_config=OmegaConf.to_container(cfg, resolve=True),
+    )
+
+
+def build_group(group: DictConfig | None, what: str) -> list[Any]:
+    """Instantiate every entry of a dict-shaped group (callbacks, loggers); null entries are skipped."""
+    if not group:
+        return []
+    return [build(node, f"{what}.{name}") for name, node in group.items() if node is not None and "_target_" in node]
+
+
+def build_trainer(cfg: DictConfig) -> L.Trainer:
+    callbacks = build_group(cfg.get("callbacks"), "callbacks")
+    loggers = build_group(cfg.get("logger"), "logger")
+    return build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)

@@ -1,0 +1,9 @@
+"""Names of the logged metrics, defined once (configs refer to them as strings, e.g. ``val/acc``)."""
+
+TRAIN_LOSS = "train/loss"
+TRAIN_ACC = "train/acc"
+VAL_LOSS = "val/loss"
+VAL_ACC = "val/acc"
+VAL_ACC_BEST = "val/acc_best"
+TEST_LOSS = "test/loss"
+TEST_ACC = "test/acc"

@@ -1,0 +1,154 @@
+"""ImageClassifier: the one LightningModule that trains, validates and tests every network."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics import MaxMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from cifar import metric_names as M
+from cifar.errors import ConfigError
+
+LOSSES = ("cross_entropy", "nll")
+INTERVALS = ("epoch", "step")
+
+
+class ImageClassifier(L.LightningModule):
+    """Wraps a plain ``nn.Module`` with its loss, optimizer, scheduler and metrics.
+
+    Args:
+        net: the network; maps normalized images [N, 3, 32, 32] to [N, num_classes].
+        optimizer: ``functools.partial`` of a torch optimizer, missing only the parameters.
+        scheduler: optional ``functools.partial`` of a torch LR scheduler, missing only the
+            optimizer. ``total_steps`` (OneCycleLR) and ``T_max`` (CosineAnnealingLR) are filled
+            from the trainer when the config leaves them out.
+        scheduler_interval: ``epoch`` or ``step``: when the scheduler steps.
+        scheduler_monitor: the metric a ReduceLROnPlateau scheduler watches (e.g. ``val/acc``).
+        loss: ``cross_entropy`` (on logits, with ``label_smoothing``) or ``nll`` (for networks
+            that end in LogSoftmax).
+        run_config: the resolved run config, saved as hyperparameters so that the checkpoint and
+            TensorBoard carry it.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., Any] | None = None,
+        scheduler_interval: str = "epoch",
+        scheduler_monitor: str | None = None,
+        loss: str = "cross_entropy",
+        label_smoothing: float = 0.0,
+        num_classes: int = 10,
+        run_config: dict[str, Any] | None = None,
+    ):
+        super().__init__()
+        if loss not in LOSSES:
+            raise ConfigError(f"loss={loss!r} is unknown: expected one of {', '.join(LOSSES)}")
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ConfigError(f"label_smoothing={label_smoothing} is out of range: expected 0 <= value < 1")
+        if loss == "nll" and label_smoothing:
+            raise ConfigError("label_smoothing must be 0 with loss=nll (use loss=cross_entropy to smooth labels)")
+        if scheduler_interval not in INTERVALS:
+            raise ConfigError(f"scheduler.interval={scheduler_interval!r} is unknown: expected epoch or step")
+        self.save_hyperparameters(run_config or {}, logger=True)
+        self.net = net
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.scheduler_interval = scheduler_interval
+        self.scheduler_monitor = scheduler_monitor
+        self.loss_name = loss
+        self.label_smoothing = label_smoothing
+
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_acc_best = MaxMetric()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        if self.loss_name == "nll":
+            return F.nll_loss(outputs, targets)
+        return F.cross_entropy(outputs, targets, label_smoothing=self.label_smoothing)
+
+    # -- steps --------------------------------------------------------------------------------
+
+    def on_train_start(self) -> None:
+        # the sanity check must not count as the best validation epoch
+        self.val_acc.reset()
+        self.val_acc_best.reset()
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        images, targets = batch
+        outputs = self(images)
+        loss = self.loss(outputs, targets)
+        self.train_acc(outputs.detach(), targets)
+        self.log(M.TRAIN_LOSS, loss, on_step=True, on_epoch=True, prog_bar=True)
+        self.log(M.TRAIN_ACC, self.train_acc, on_step=False, on_epoch=True)
+        return loss
+
+    def _eval_step(self, batch, accuracy: MulticlassAccuracy, loss_name: str, acc_name: str) -> dict[str, torch.Tensor]:
+        images, targets = batch
+        outputs = self(images)
+        loss = self.loss(outputs, targets)
+        preds = outputs.argmax(dim=1)
+        accuracy(preds, targets)
+        self.log(loss_name, loss, on_step=False, on_epoch=True, prog_bar=True)
+        self.log(acc_name, accuracy, on_step=False, on_epoch=True, prog_bar=True)
+        return {"preds": preds, "targets": targets}
+
+    def validation_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        return self._eval_step(batch, self.val_acc, M.VAL_LOSS, M.VAL_ACC)
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            return
+        self.val_acc_best(self.val_acc.compute())
+        self.log(M.VAL_ACC_BEST, self.val_acc_best.compute(), prog_bar=True)
+
+    def test_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
+        return self._eval_step(batch, self.test_acc, M.TEST_LOSS, M.TEST_ACC)
+
+    def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
+        images = batch[0] if isinstance(batch, (tuple, list)) else batch
+        outputs = self(images).float()
+        return outputs.exp() if self.loss_name == "nll" else outputs.softmax(dim=1)
+
+    # -- optimization -------------------------------------------------------------------------
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer=optimizer, **self._schedule_length())
+        config = {"scheduler": scheduler, "interval": self.scheduler_interval, "frequency": 1}
+        if self.scheduler_monitor:
+            config["monitor"] = self.scheduler_monitor
+        return {"optimizer": optimizer, "lr_scheduler": config}
+
+    def _schedule_length(self) -> dict[str, int]:
+        """``total_steps``/``T_max`` for schedulers that need them and were not given them."""
+        func = getattr(self.scheduler_factory, "func", self.scheduler_factory)
+        given = getattr(self.scheduler_factory, "keywords", {})
+        wanted = [n for n in ("total_steps", "T_max") if n in inspect.signature(func).parameters and n not in given]
+        if not wanted:
+            return {}
+        if self.scheduler_interval == "step":
+            length = int(self.trainer.estimated_stepping_batches)
+        else:
+            length = self.trainer.max_epochs
+            if length is None or length < 1:
+                raise ConfigError(
+                    f"{func.__name__} needs trainer.max_epochs (got {length}) or an explicit "
+                    f"scheduler.scheduler.{wanted[0]}"
+                )
+        return {name: length for name in wanted}

@@ -1,0 +1,115 @@
+"""Train, validate and test a network: ``python -m cifar.train [overrides]``.
+
+Composes ``conf/train.yaml``, fits the model, re-validates and tests the best checkpoint, writes
+``metrics.json`` into the run directory and returns ``optimized_metric`` for sweepers.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import DictConfig, OmegaConf
+
+from cifar import metric_names as M
+from cifar.errors import CifarError, ConfigError
+from cifar.instantiate import build, build_module, build_trainer, resolve_precision
+from cifar.reports import write_json
+
+log = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.json"
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Run one training job described by ``cfg``; returns what it writes to ``metrics.json``."""
+    started = time.time()
+    output_dir = Path(cfg.paths.output_dir)
+    resolve_precision(cfg)
+    L.seed_everything(cfg.seed, workers=True)
+
+    datamodule = build(cfg.data, "data")
+    module = build_module(cfg)
+    trainer = build_trainer(cfg)
+
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    if trainer.interrupted:
+        raise KeyboardInterrupt
+    fit_seconds = time.time() - started
+    best_val_acc = _value(trainer.callback_metrics.get(M.VAL_ACC_BEST))
+
+    # Final figures are those of the best checkpoint (the last weights without checkpointing).
+    checkpoint = trainer.checkpoint_callback
+    best_path = checkpoint.best_model_path if checkpoint is not None else ""
+    ckpt = "best" if best_path else None
+    results: dict[str, Any] = {}
+    results.update(trainer.validate(module, datamodule=datamodule, ckpt_path=ckpt, verbose=False)[0])
+    if cfg.test_after_fit:
+        results.update(trainer.test(module, datamodule=datamodule, ckpt_path=ckpt)[0])
+
+    metrics = {
+        M.VAL_ACC_BEST: best_val_acc,
+        M.VAL_ACC: _value(results.get(M.VAL_ACC)),
+        M.VAL_LOSS: _value(results.get(M.VAL_LOSS)),
+        M.TEST_ACC: _value(results.get(M.TEST_ACC)),
+        M.TEST_LOSS: _value(results.get(M.TEST_LOSS)),
+        "epochs": trainer.fit_loop.epoch_progress.current.completed,
+        "steps": trainer.global_step,
+        "stopped_early": bool(trainer.early_stopping_callback and trainer.early_stopping_callback.stopped_epoch),
+        "fit_seconds": round(fit_seconds, 2),
+        "wall_seconds": round(time.time() - started, 2),
+        "best_checkpoint": best_path or None,
+        "output_dir": str(output_dir),
+        "optimized_metric": cfg.optimized_metric,
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
+    if metrics.get(cfg.optimized_metric) is None:
+        raise ConfigError(
+            f"optimized_metric={cfg.optimized_metric!r} was not measured: expected one of "
+            f"{M.VAL_ACC_BEST}, {M.VAL_ACC}, {M.VAL_LOSS}, {M.TEST_ACC}, {M.TEST_LOSS}"
+        )
+    if trainer.is_global_zero:
+        write_json(output_dir / METRICS_FILE, metrics)
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                # one hparams session, with the run's figure of merit as hp_metric
+                logger.log_hyperparams(module.hparams, metrics={"hp_metric": metrics[cfg.optimized_metric]})
+                logger.finalize("success")
+    log.info(
+        "best val/acc %.4f, test/acc %s, %d epochs in %.0f s; run in %s",
+        best_val_acc if best_val_acc is not None else float("nan"),
+        metrics[M.TEST_ACC],
+        metrics["epochs"],
+        fit_seconds,
+        output_dir,
+    )
+    return metrics
+
+
+def _value(x: Any) -> float | None:
+    if x is None:
+        return None
+    value = float(x)
+    return None if math.isnan(value) else value
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+def main(cfg: DictConfig) -> float:
+    try:
+        metrics = train(cfg)
+    except CifarError as exc:
+        log.error("%s", exc)
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    return metrics[cfg.optimized_metric]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""Every option of every config group composes and instantiates."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from cifar.callbacks import ConfusionMatrixCallback
+from cifar.data.datamodule import CIFAR10DataModule
+from cifar.instantiate import build, build_group, build_module, build_trainer, resolve_precision
+from cifar.module import ImageClassifier
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def compose_run(tmp_path, *overrides: str, data_dir: Path | None = None):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(
+            "train",
+            overrides=[
+                f"paths.output_dir={tmp_path}",
+                f"paths.data_dir={data_dir or tmp_path / 'data'}",
+                "data.num_workers=0",
+                *overrides,
+            ],
+        )
+
+
+def test_groups_the_issue_asks_for_exist():
+    assert {"adam", "adamw", "sgd"} <= set(options("optimizer"))
+    assert {"none", "onecycle", "plateau", "cosine"} <= set(options("scheduler"))
+    assert {"cpu", "gpu", "mps", "auto"} <= set(options("accelerator"))
+    assert {"tensorboard", "csv"} <= set(options("logger"))
+    assert options("experiment") and options("model") and options("data") and options("trainer")
+
+
+@pytest.mark.parametrize("name", options("data"))
+def test_data_options(tmp_path, name):
+    cfg = compose_run(tmp_path, f"data={name}")
+    assert isinstance(build(cfg.data, "data"), CIFAR10DataModule)
+
+
+@pytest.mark.parametrize("name", options("model"))
+def test_model_options_map_images_to_ten_scores(tmp_path, name):
+    cfg = compose_run(tmp_path, f"model={name}")
+    net = build(cfg.model, "model")
+    assert isinstance(net, torch.nn.Module)
+    net.eval()
+    assert net(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("name", options("optimizer"))
+def test_optimizer_options(tmp_path, name):
+    cfg = compose_run(tmp_path, f"optimizer={name}", "optimizer.lr=0.0123")
+    optimizer = build(cfg.optimizer, "optimizer")(params=torch.nn.Linear(2, 2).parameters())
+    assert isinstance(optimizer, torch.optim.Optimizer)
+    assert optimizer.param_groups[0]["lr"] == 0.0123
+
+
+@pytest.mark.parametrize("name", options("scheduler"))
+def test_scheduler_options_drive_a_real_fit(tmp_path, tiny_data, name):
+    cfg = compose_run(
+        tmp_path, f"scheduler={name}", "optimizer=sgd", "optimizer.lr=0.1", "data.val_size=40", data_dir=tiny_data
+    )
+    module = build_module(cfg)
+    trainer = L.Trainer(
+        max_epochs=3, limit_train_batches=2, limit_val_batches=1, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+    )
+    trainer.fit(module, datamodule=build(cfg.data, "data"))
+    lr = trainer.optimizers[0].param_groups[0]["lr"]
+    if name == "none":
+        assert lr == 0.1
+    elif name == "plateau":
+        assert [c.monitor for c in trainer.lr_scheduler_configs] == ["val/acc"]
+    else:  # onecycle and cosine end far below their peak
+        assert lr < 0.02
+
+
+@pytest.mark.parametrize("name", options("trainer"))
+def test_trainer_options(tmp_path, name):
+    cfg = compose_run(tmp_path, f"trainer={name}", "trainer.max_epochs=3")
+    resolve_precision(cfg)
+    trainer = build_trainer(cfg)
+    assert isinstance(trainer, L.Trainer) and trainer.max_epochs == 3
+
+
+def test_accelerator_options_set_device_and_precision(tmp_path):
+    expected = {"cpu": ("cpu", "32-true"), "gpu": ("gpu", "16-mixed"), "mps": ("mps", "32-true"), "auto": ("auto", None)}
+    for name in options("accelerator"):
+        cfg = compose_run(tmp_path, f"accelerator={name}")
+        assert (cfg.trainer.accelerator, cfg.precision) == expected[name], name
+    cfg = compose_run(tmp_path, "accelerator=cpu", "precision=bf16-mixed")
+    assert cfg.trainer.precision == "bf16-mixed"
+    trainer = build_trainer(cfg)
+    assert trainer.precision == "bf16-mixed"
+    cfg = compose_run(tmp_path, "accelerator=auto")
+    assert resolve_precision(cfg) == ("16-mixed" if torch.cuda.is_available() else "32-true")
+    assert isinstance(build_trainer(cfg), L.Trainer)
+
+
+@pytest.mark.parametrize("name", options("callbacks"))
+def test_callbacks_options(tmp_path, name):
+    cfg = compose_run(tmp_path, f"callbacks={name}", "target_acc=0.9")
+    callbacks = build_group(cfg.get("callbacks"), "callbacks")
+    kinds = {type(c) for c in callbacks}
+    if name == "default":
+        assert kinds == {ModelCheckpoint, EarlyStopping, LearningRateMonitor, TQDMProgressBar, ConfusionMatrixCallback}
+        stopper = next(c for c in callbacks if isinstance(c, EarlyStopping))
+        assert stopper.stopping_threshold == 0.9 and stopper.monitor == "val/acc"
+        checkpoint = next(c for c in callbacks if isinstance(c, ModelCheckpoint))
+        assert checkpoint.dirpath == str(tmp_path / "checkpoints") and checkpoint.save_last
+    else:
+        assert callbacks == []
+
+
+@pytest.mark.parametrize("name", options("logger"))
+def test_logger_options_write_into_the_run_dir(tmp_path, name):
+    cfg = compose_run(tmp_path, f"logger={name}")
+    loggers = build_group(cfg.get("logger"), "logger")
+    expected = {"tensorboard": {TensorBoardLogger}, "csv": {CSVLogger}, "many": {TensorBoardLogger, CSVLogger}, "none": set()}
+    assert {type(x) for x in loggers} == expected[name]
+    for logger in loggers:
+        assert Path(logger.log_dir).parent == tmp_path
+
+
+@pytest.mark.parametrize("name", options("experiment"))
+def test_experiment_options_build_a_whole_run(tmp_path, name):
+    cfg = compose_run(tmp_path, f"experiment={name}")
+    resolve_precision(cfg)
+    assert isinstance(build(cfg.data, "data"), CIFAR10DataModule)
+    assert isinstance(build_module(cfg), ImageClassifier)
+    assert isinstance(build_trainer(cfg), L.Trainer)
+
+
+def test_runs_land_in_outputs_by_date_and_time():
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", return_hydra_config=True)
+    assert re.fullmatch(r"outputs/\d{4}-\d\d-\d\d/\d\d-\d\d-\d\d", cfg.hydra.run.dir)
+    assert re.fullmatch(r"outputs/multirun/\d{4}-\d\d-\d\d/\d\d-\d\d-\d\d", cfg.hydra.sweep.dir)
+    assert {"seed", "ckpt_path", "optimized_metric"} <= set(cfg)
