@@ -7,6 +7,7 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.errors import InstantiationException
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -59,4 +60,13 @@ def build_group(group: DictConfig | None, what: str) -> list[Any]:
 def build_trainer(cfg: DictConfig) -> L.Trainer:
     callbacks = build_group(cfg.get("callbacks"), "callbacks")
     loggers = build_group(cfg.get("logger"), "logger")
+    # switches in the trainer config win over the callbacks group, instead of clashing with it
+    unwanted: list[type] = []
+    if not loggers:  # a learning-rate curve needs somewhere to go
+        unwanted.append(LearningRateMonitor)
+    if not cfg.trainer.get("enable_progress_bar", True):
+        unwanted.append(ProgressBar)
+    if not cfg.trainer.get("enable_checkpointing", True):
+        unwanted.append(ModelCheckpoint)
+    callbacks = [c for c in callbacks if not isinstance(c, tuple(unwanted))]
     return build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)

@@ -10,6 +10,7 @@ import logging
 import math
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         M.TEST_LOSS: _value(results.get(M.TEST_LOSS)),
         "epochs": trainer.fit_loop.epoch_progress.current.completed,
         "steps": trainer.global_step,
-        "stopped_early": bool(trainer.early_stopping_callback and trainer.early_stopping_callback.stopped_epoch),
+        "stopped_early": trainer.fit_loop.epoch_progress.current.completed < (trainer.max_epochs or 0),
         "fit_seconds": round(fit_seconds, 2),
         "wall_seconds": round(time.time() - started, 2),
         "best_checkpoint": best_path or None,
@@ -102,6 +103,8 @@ def _value(x: Any) -> float | None:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float:
+    # noise from lightning's pytree helper under torch >= 2.10; says nothing about the run
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
     try:
         metrics = train(cfg)
     except CifarError as exc:

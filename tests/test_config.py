@@ -16,25 +16,11 @@ from cifar.callbacks import ConfusionMatrixCallback
 from cifar.data.datamodule import CIFAR10DataModule
 from cifar.instantiate import build, build_group, build_module, build_trainer, resolve_precision
 from cifar.module import ImageClassifier
-
-CONF = Path(__file__).resolve().parents[1] / "conf"
+from runs import CONF, compose_run
 
 
 def options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
-
-
-def compose_run(tmp_path, *overrides: str, data_dir: Path | None = None):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(
-            "train",
-            overrides=[
-                f"paths.output_dir={tmp_path}",
-                f"paths.data_dir={data_dir or tmp_path / 'data'}",
-                "data.num_workers=0",
-                *overrides,
-            ],
-        )
 
 
 def test_groups_the_issue_asks_for_exist():

@@ -1,0 +1,87 @@
+"""The real command line: ``python -m cifar.train ...`` in a subprocess, on CPU, with tiny data."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+from runs import TINY_RUN
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cifar_train(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cifar.train", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+
+
+def tensorboard_tags(folder: Path) -> set[str]:
+    tags = set()
+    for events in folder.glob("events.out.tfevents.*"):
+        for event in EventFileLoader(str(events)).Load():
+            tags.update(value.tag for value in event.summary.value)
+    return tags
+
+
+def read_csv(path: Path) -> list[list[str]]:
+    with open(path, newline="") as fh:
+        return list(csv.reader(fh))
+
+
+def test_train_end_to_end(tmp_path, tiny_data):
+    run_dir = tmp_path / "run"
+    result = cifar_train(
+        *TINY_RUN, f"paths.data_dir={tiny_data}", "accelerator=cpu", f"hydra.run.dir={run_dir}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+
+    checkpoints = sorted(p.name for p in (run_dir / "checkpoints").glob("*.ckpt"))
+    assert "last.ckpt" in checkpoints and any(name.startswith("epoch") for name in checkpoints)
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert {"val/acc", "val/loss", "val/acc_best", "test/acc", "test/loss", "epochs", "wall_seconds", "config"} <= set(metrics)
+    assert metrics["epochs"] == 2
+    assert metrics["config"]["data"]["data_dir"] == str(tiny_data)
+
+    for stage, count in (("val", 40), ("test", 40)):
+        rows = read_csv(run_dir / f"confusion_{stage}.csv")
+        assert rows[0][1:] == ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+        assert len(rows) == 11 and sum(int(v) for row in rows[1:] for v in row[1:]) == count
+        assert (run_dir / f"confusion_{stage}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    tags = tensorboard_tags(run_dir / "tensorboard")
+    expected = {
+        "train/loss_step", "train/loss_epoch", "train/acc", "val/loss", "val/acc", "val/acc_best",
+        "test/loss", "test/acc", "lr-AdamW", "confusion/val", "confusion/test", "hp_metric",
+        "_hparams_/session_start_info",
+    }
+    assert expected <= tags, expected - tags
+    assert (run_dir / ".hydra" / "config.yaml").is_file()
+
+
+def test_missing_data_gives_a_short_clear_error(tmp_path):
+    missing = tmp_path / "no-data-here"
+    result = cifar_train(f"paths.data_dir={missing}", "data.download=false", f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 2
+    assert f"error: CIFAR-10 not found: expected {missing}/cifar-10-batches-py/" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_multirun_puts_each_job_in_its_own_folder(tmp_path, tiny_data):
+    sweep = tmp_path / "sweep"
+    result = cifar_train(
+        "-m", *TINY_RUN, "trainer.max_epochs=1", "logger=csv", f"paths.data_dir={tiny_data}",
+        "optimizer.lr=0.001,0.002", f"hydra.sweep.dir={sweep}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lrs = sorted(json.loads((sweep / job / "metrics.json").read_text())["config"]["optimizer"]["lr"] for job in ("0", "1"))
+    assert lrs == [0.001, 0.002]
+    assert (sweep / "0" / "csv" / "metrics.csv").is_file()

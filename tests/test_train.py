@@ -1,0 +1,52 @@
+"""cifar.train in-process: end of run, reproducibility, target accuracy."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cifar import metric_names as M
+from cifar.train import METRICS_FILE, train
+from runs import TINY_RUN, compose_run
+
+
+def run(tmp_path, data_dir, *overrides):
+    cfg = compose_run(tmp_path, *TINY_RUN, *overrides, data_dir=data_dir)
+    return train(cfg)
+
+
+def test_writes_metrics_of_the_best_checkpoint(tmp_path, tiny_data):
+    metrics = run(tmp_path, tiny_data)
+    on_disk = json.loads((tmp_path / METRICS_FILE).read_text())
+    assert on_disk[M.TEST_ACC] == metrics[M.TEST_ACC]
+    for key in (M.VAL_ACC_BEST, M.VAL_ACC, M.VAL_LOSS, M.TEST_ACC, M.TEST_LOSS):
+        assert isinstance(on_disk[key], float), key
+    assert on_disk["epochs"] == 2 and on_disk["wall_seconds"] > 0
+    # the final validation re-runs the best checkpoint, so it reproduces the best epoch's figure
+    assert on_disk[M.VAL_ACC] == pytest.approx(on_disk[M.VAL_ACC_BEST])
+    assert on_disk["best_checkpoint"].startswith(str(tmp_path / "checkpoints"))
+    assert on_disk["config"]["model"]["_target_"] == "cifar.models.smallnet.SmallNet"
+    assert on_disk["config"]["precision"] == "32-true"
+
+
+def test_same_seed_same_metrics_on_cpu(tmp_path, tiny_data):
+    overrides = ("seed=123", "data.augment=crop_flip", "logger=none")
+    first = run(tmp_path / "a", tiny_data, *overrides)
+    second = run(tmp_path / "b", tiny_data, *overrides)
+    third = run(tmp_path / "c", tiny_data, "seed=124", *overrides[1:])
+    for key in (M.VAL_ACC_BEST, M.VAL_LOSS, M.TEST_ACC, M.TEST_LOSS):
+        assert first[key] == second[key], key
+    assert first[M.VAL_LOSS] != third[M.VAL_LOSS]
+
+
+def test_target_accuracy_stops_training_once_reached(tmp_path, tiny_data):
+    metrics = run(tmp_path, tiny_data, "target_acc=0.01", "trainer.max_epochs=5", "logger=none")
+    assert metrics["epochs"] == 1 and metrics["stopped_early"]
+
+
+def test_runs_without_callbacks_or_loggers(tmp_path, tiny_data):
+    metrics = run(tmp_path, tiny_data, "callbacks=none", "logger=none", "trainer.enable_checkpointing=false")
+    assert metrics["best_checkpoint"] is None
+    assert 0.0 <= metrics[M.TEST_ACC] <= 1.0
+    assert (tmp_path / METRICS_FILE).is_file()
