@@ -57,10 +57,14 @@ def test_train_end_to_end(tmp_path, tiny_data):
         assert len(rows) == 11 and sum(int(v) for row in rows[1:] for v in row[1:]) == count
         assert (run_dir / f"confusion_{stage}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+    curves = read_csv(run_dir / "curves.csv")
+    assert curves[0] == ["epoch", "train/loss", "val/loss", "train/acc", "val/acc", "lr"] and len(curves) == 3
+    assert (run_dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
     tags = tensorboard_tags(run_dir / "tensorboard")
     expected = {
         "train/loss_step", "train/loss_epoch", "train/acc", "val/loss", "val/acc", "val/acc_best",
-        "test/loss", "test/acc", "lr-AdamW", "confusion/val", "confusion/test", "hp_metric",
+        "test/loss", "test/acc", "lr-AdamW", "confusion/val", "confusion/test", "curves", "hp_metric",
         "_hparams_/session_start_info",
     }
     assert expected <= tags, expected - tags

@@ -9,10 +9,11 @@ import lightning as L
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from cifar.callbacks import ConfusionMatrixCallback
+from cifar.callbacks import ConfusionMatrixCallback, TrainingCurvesCallback
 from cifar.data.datamodule import CIFAR10DataModule
 from cifar.instantiate import build, build_group, build_module, build_trainer, resolve_precision
 from cifar.module import ImageClassifier
@@ -102,7 +103,10 @@ def test_callbacks_options(tmp_path, name):
     callbacks = build_group(cfg.get("callbacks"), "callbacks")
     kinds = {type(c) for c in callbacks}
     if name == "default":
-        assert kinds == {ModelCheckpoint, EarlyStopping, LearningRateMonitor, TQDMProgressBar, ConfusionMatrixCallback}
+        assert kinds == {
+            ModelCheckpoint, EarlyStopping, LearningRateMonitor, TQDMProgressBar, ConfusionMatrixCallback,
+            TrainingCurvesCallback,
+        }
         stopper = next(c for c in callbacks if isinstance(c, EarlyStopping))
         assert stopper.stopping_threshold == 0.9 and stopper.monitor == "val/acc"
         checkpoint = next(c for c in callbacks if isinstance(c, ModelCheckpoint))
@@ -136,3 +140,51 @@ def test_runs_land_in_outputs_by_date_and_time():
     assert re.fullmatch(r"outputs/\d{4}-\d\d-\d\d/\d\d-\d\d-\d\d", cfg.hydra.run.dir)
     assert re.fullmatch(r"outputs/multirun/\d{4}-\d\d-\d\d/\d\d-\d\d-\d\d", cfg.hydra.sweep.dir)
     assert {"seed", "ckpt_path", "optimized_metric"} <= set(cfg)
+
+
+RECIPES = {
+    "deepcnn": {"model._target_": "cifar.models.deepcnn.DeepCNN", "optimizer._target_": "torch.optim.Adam",
+                "optimizer.lr": 1e-3, "loss": "nll", "data.batch_size": 64, "trainer.max_epochs": 10,
+                "data.augment": "none", "data.format": "binary", "scheduler.scheduler": None},
+    "basiccnn": {"model._target_": "cifar.models.basiccnn.BasicCNN", "optimizer._target_": "torch.optim.Adam",
+                 "optimizer.lr": 1e-3, "optimizer.weight_decay": 1e-4, "loss": "cross_entropy",
+                 "label_smoothing": 0.0, "data.batch_size": 64, "trainer.max_epochs": 10, "data.augment": "crop_flip"},
+    "smallnet": {"model._target_": "cifar.models.smallnet.SmallNet", "optimizer._target_": "torch.optim.AdamW",
+                 "scheduler.scheduler._target_": "torch.optim.lr_scheduler.OneCycleLR", "label_smoothing": 0.1,
+                 "data.augment": "crop_flip", "data.val_size": 5000},
+    "resnet18": {"model._target_": "cifar.models.resnet18.cifar_resnet18", "optimizer._target_": "torch.optim.AdamW",
+                 "scheduler.scheduler._target_": "torch.optim.lr_scheduler.OneCycleLR", "label_smoothing": 0.1},
+    "netv2": {"model._target_": "cifar.models.netv2.NetV2", "optimizer._target_": "torch.optim.Adam",
+              "optimizer.lr": 1e-3, "optimizer.weight_decay": 1e-4,
+              "scheduler.scheduler._target_": "torch.optim.lr_scheduler.ReduceLROnPlateau",
+              "scheduler.scheduler.mode": "max", "scheduler.scheduler.factor": 0.5, "scheduler.scheduler.patience": 2,
+              "scheduler.scheduler.min_lr": 1e-6, "scheduler.monitor": "val/acc", "data.batch_size": 128,
+              "trainer.max_epochs": 50, "data.augment": "flip_affine_cutout", "target_acc": 0.85,
+              "callbacks.early_stopping.stopping_threshold": 0.85},
+    "compactnet": {"model._target_": "cifar.models.compactnet.CompactNet", "optimizer._target_": "torch.optim.Adam",
+                   "optimizer.lr": 1e-3, "scheduler.scheduler._target_": "torch.optim.lr_scheduler.ReduceLROnPlateau",
+                   "data.batch_size": 32, "trainer.max_epochs": 100, "callbacks.early_stopping": None,
+                   "callbacks.model_checkpoint.monitor": "val/acc"},
+}
+
+
+def test_every_experiment_is_pinned():
+    assert sorted(RECIPES) == options("experiment")
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_experiment_recipes_match_their_write_ups(tmp_path, name):
+    cfg = compose_run(tmp_path, f"experiment={name}")
+    for key, expected in RECIPES[name].items():
+        assert OmegaConf.select(cfg, key) == expected, key
+
+
+def test_any_model_trains_with_any_optimizer_and_scheduler(tmp_path):
+    for model in options("model"):
+        for optimizer, scheduler in [("sgd", "onecycle"), ("adam", "plateau"), ("adamw", "cosine")]:
+            cfg = compose_run(tmp_path, f"model={model}", f"optimizer={optimizer}", f"scheduler={scheduler}")
+            module = build_module(cfg)
+            module.optimizer_factory(params=module.parameters())  # builds
+            images = torch.randn(2, 3, 32, 32)
+            loss = module.loss(module(images), torch.tensor([1, 2]))
+            assert torch.isfinite(loss), (model, optimizer, scheduler)

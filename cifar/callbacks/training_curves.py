@@ -1,0 +1,88 @@
+"""Training curves: loss, accuracy (with the target line) and learning rate, per epoch, as PNG + CSV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import matplotlib.pyplot as plt
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from cifar import metric_names as M
+from cifar.reports import save_figure, write_csv
+
+COLUMNS = ("epoch", M.TRAIN_LOSS, M.VAL_LOSS, M.TRAIN_ACC, M.VAL_ACC, "lr")
+
+
+class TrainingCurvesCallback(L.Callback):
+    """After every training epoch, rewrites ``curves.png`` and ``curves.csv`` in ``output_dir``.
+
+    The history is part of the checkpoint, so a resumed run continues its curves. At the end of
+    fit the figure is also logged to TensorBoard as ``curves``.
+    """
+
+    def __init__(self, output_dir: str | Path, target_acc: float | None = None):
+        self.output_dir = Path(output_dir)
+        self.target_acc = target_acc
+        self.history: list[dict[str, float | None]] = []
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        metrics = trainer.callback_metrics
+
+        def value(name: str) -> float | None:
+            return float(metrics[name]) if name in metrics else None
+
+        row = {
+            "epoch": trainer.current_epoch,
+            M.TRAIN_LOSS: value(M.TRAIN_LOSS + "_epoch") if M.TRAIN_LOSS + "_epoch" in metrics else value(M.TRAIN_LOSS),
+            M.VAL_LOSS: value(M.VAL_LOSS),
+            M.TRAIN_ACC: value(M.TRAIN_ACC),
+            M.VAL_ACC: value(M.VAL_ACC),
+            "lr": trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None,
+        }
+        self.history = [h for h in self.history if h["epoch"] != row["epoch"]] + [row]
+        if trainer.is_global_zero:
+            write_csv(self.output_dir / "curves.csv", COLUMNS, ([h[c] for c in COLUMNS] for h in self.history))
+            save_figure(self.figure(), self.output_dir / "curves.png")
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not (trainer.is_global_zero and self.history):
+            return
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_figure("curves", self.figure(), global_step=trainer.global_step, close=True)
+
+    def figure(self):
+        epochs = [h["epoch"] + 1 for h in self.history]
+        fig, (loss_ax, acc_ax, lr_ax) = plt.subplots(1, 3, figsize=(15, 4))
+
+        def plot(ax, key, label):
+            points = [(e, h[key]) for e, h in zip(epochs, self.history) if h[key] is not None]
+            if points:
+                ax.plot(*zip(*points), marker="o", markersize=3, label=label)
+
+        plot(loss_ax, M.TRAIN_LOSS, "train")
+        plot(loss_ax, M.VAL_LOSS, "val")
+        loss_ax.set(title="loss", xlabel="epoch")
+        plot(acc_ax, M.TRAIN_ACC, "train")
+        plot(acc_ax, M.VAL_ACC, "val")
+        if self.target_acc is not None:
+            acc_ax.axhline(self.target_acc, color="red", linestyle="--", label=f"target {self.target_acc:g}")
+        acc_ax.set(title="accuracy", xlabel="epoch")
+        plot(lr_ax, "lr", "learning rate")
+        lr_ax.set(title="learning rate (end of epoch)", xlabel="epoch", yscale="log")
+        for ax in (loss_ax, acc_ax):
+            ax.legend()
+            ax.grid(alpha=0.3)
+        lr_ax.grid(alpha=0.3)
+        fig.tight_layout()
+        return fig
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": list(self.history)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = list(state_dict.get("history", []))
