@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import Any
 
 import lightning as L
@@ -26,14 +28,24 @@ def resolve_precision(cfg: DictConfig) -> str:
 
 
 def build(node: DictConfig, what: str, **kwargs: Any) -> Any:
-    """``hydra.utils.instantiate`` that turns our own errors back into themselves and names ``what``."""
+    """``hydra.utils.instantiate`` that turns our own errors back into themselves and names ``what``.
+
+    A ``_partial_`` target is checked against its signature now, so that a misspelt or foreign
+    argument fails before training rather than when the partial is finally called.
+    """
     try:
-        return instantiate(node, **kwargs)
+        obj = instantiate(node, **kwargs)
     except InstantiationException as exc:
         cause = exc.__cause__
         if isinstance(cause, CifarError):
             raise cause from None
         raise ConfigError(f"cannot build {what} ({node.get('_target_', '?')}): {cause or exc}") from None
+    if isinstance(obj, functools.partial):
+        try:
+            inspect.signature(obj.func).bind_partial(*obj.args, **obj.keywords)
+        except TypeError as exc:
+            raise ConfigError(f"{what} ({node.get('_target_', '?')}): {exc}") from None
+    return obj
 
 
 def build_module(cfg: DictConfig) -> ImageClassifier:

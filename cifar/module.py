@@ -71,6 +71,7 @@ class ImageClassifier(L.LightningModule):
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_acc_best = MaxMetric()
+        self.val_acc_best.persistent(True)  # kept in checkpoints, so a resumed run keeps its best
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -81,11 +82,6 @@ class ImageClassifier(L.LightningModule):
         return F.cross_entropy(outputs, targets, label_smoothing=self.label_smoothing)
 
     # -- steps --------------------------------------------------------------------------------
-
-    def on_train_start(self) -> None:
-        # the sanity check must not count as the best validation epoch
-        self.val_acc.reset()
-        self.val_acc_best.reset()
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         images, targets = batch

@@ -20,6 +20,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from cifar import metric_names as M
+from cifar.callbacks import TargetAccuracyCallback
 from cifar.errors import CifarError, ConfigError
 from cifar.instantiate import build, build_module, build_trainer, resolve_precision
 from cifar.reports import write_json
@@ -32,6 +33,7 @@ METRICS_FILE = "metrics.json"
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Run one training job described by ``cfg``; returns what it writes to ``metrics.json``."""
     started = time.time()
+    check_optimized_metric(cfg)
     output_dir = Path(cfg.paths.output_dir)
     resolve_precision(cfg)
     L.seed_everything(cfg.seed, workers=True)
@@ -64,6 +66,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "epochs": trainer.fit_loop.epoch_progress.current.completed,
         "steps": trainer.global_step,
         "stopped_early": trainer.fit_loop.epoch_progress.current.completed < (trainer.max_epochs or 0),
+        "target_acc": cfg.target_acc,
+        "target_reached_epoch": next(
+            (c.reached_epoch for c in trainer.callbacks if isinstance(c, TargetAccuracyCallback)), None
+        ),
         "fit_seconds": round(fit_seconds, 2),
         "wall_seconds": round(time.time() - started, 2),
         "best_checkpoint": best_path or None,
@@ -71,17 +77,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "optimized_metric": cfg.optimized_metric,
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
-    if metrics.get(cfg.optimized_metric) is None:
-        raise ConfigError(
-            f"optimized_metric={cfg.optimized_metric!r} was not measured: expected one of "
-            f"{M.VAL_ACC_BEST}, {M.VAL_ACC}, {M.VAL_LOSS}, {M.TEST_ACC}, {M.TEST_LOSS}"
-        )
     if trainer.is_global_zero:
         write_json(output_dir / METRICS_FILE, metrics)
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 # one hparams session, with the run's figure of merit as hp_metric
-                logger.log_hyperparams(module.hparams, metrics={"hp_metric": metrics[cfg.optimized_metric]})
+                logger.log_hyperparams(module.hparams, metrics={"hp_metric": metrics[cfg.optimized_metric] or 0.0})
                 logger.finalize("success")
     log.info(
         "best val/acc %.4f, test/acc %s, %d epochs in %.0f s; run in %s",
@@ -92,6 +93,17 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         output_dir,
     )
     return metrics
+
+
+OPTIMIZABLE = (M.VAL_ACC_BEST, M.VAL_ACC, M.VAL_LOSS, M.TEST_ACC, M.TEST_LOSS)
+
+
+def check_optimized_metric(cfg: DictConfig) -> None:
+    name = cfg.optimized_metric
+    if name not in OPTIMIZABLE:
+        raise ConfigError(f"optimized_metric={name!r} is unknown: expected one of {', '.join(OPTIMIZABLE)}")
+    if name.startswith("test/") and not cfg.test_after_fit:
+        raise ConfigError(f"optimized_metric={name} needs test_after_fit=true")
 
 
 def _value(x: Any) -> float | None:

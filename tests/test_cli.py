@@ -58,7 +58,7 @@ def test_train_end_to_end(tmp_path, tiny_data):
         assert (run_dir / f"confusion_{stage}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     curves = read_csv(run_dir / "curves.csv")
-    assert curves[0] == ["epoch", "train/loss", "val/loss", "train/acc", "val/acc", "lr"] and len(curves) == 3
+    assert curves[0] == ["epoch", "train/loss", "val/loss", "train/acc", "val/acc", "lr", "seconds"] and len(curves) == 3
     assert (run_dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     tags = tensorboard_tags(run_dir / "tensorboard")

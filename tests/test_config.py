@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from cifar.callbacks import ConfusionMatrixCallback, TrainingCurvesCallback
+from cifar.callbacks import ConfusionMatrixCallback, TargetAccuracyCallback, TrainingCurvesCallback
 from cifar.data.datamodule import CIFAR10DataModule
 from cifar.instantiate import build, build_group, build_module, build_trainer, resolve_precision
 from cifar.module import ImageClassifier
@@ -105,10 +105,12 @@ def test_callbacks_options(tmp_path, name):
     if name == "default":
         assert kinds == {
             ModelCheckpoint, EarlyStopping, LearningRateMonitor, TQDMProgressBar, ConfusionMatrixCallback,
-            TrainingCurvesCallback,
+            TrainingCurvesCallback, TargetAccuracyCallback,
         }
         stopper = next(c for c in callbacks if isinstance(c, EarlyStopping))
-        assert stopper.stopping_threshold == 0.9 and stopper.monitor == "val/acc"
+        assert stopper.monitor == "val/acc" and stopper.patience == 10
+        target = next(c for c in callbacks if isinstance(c, TargetAccuracyCallback))
+        assert target.target == 0.9 and target.monitor == "val/acc"
         checkpoint = next(c for c in callbacks if isinstance(c, ModelCheckpoint))
         assert checkpoint.dirpath == str(tmp_path / "checkpoints") and checkpoint.save_last
     else:
@@ -160,7 +162,7 @@ RECIPES = {
               "scheduler.scheduler.mode": "max", "scheduler.scheduler.factor": 0.5, "scheduler.scheduler.patience": 2,
               "scheduler.scheduler.min_lr": 1e-6, "scheduler.monitor": "val/acc", "data.batch_size": 128,
               "trainer.max_epochs": 50, "data.augment": "flip_affine_cutout", "target_acc": 0.85,
-              "callbacks.early_stopping.stopping_threshold": 0.85},
+              "callbacks.target_accuracy.target": 0.85},
     "compactnet": {"model._target_": "cifar.models.compactnet.CompactNet", "optimizer._target_": "torch.optim.Adam",
                    "optimizer.lr": 1e-3, "scheduler.scheduler._target_": "torch.optim.lr_scheduler.ReduceLROnPlateau",
                    "data.batch_size": 32, "trainer.max_epochs": 100, "callbacks.early_stopping": None,

@@ -113,3 +113,19 @@ def test_unknown_options_name_the_option_and_the_choices(tiny_data):
         CIFAR10DataModule(data_dir=str(tiny_data), batch_size=0)
     with pytest.raises(ConfigError, match=r"data\.val_size=200 must be smaller than the 200 training images"):
         make_dm(tiny_data, val_size=200)
+
+
+def test_each_worker_draws_its_own_augmentations_and_a_seed_repeats_them():
+    ramp = (np.arange(32, dtype=np.uint8) * 8)[None, None, :, None]
+    images = np.ascontiguousarray(np.broadcast_to(ramp, (8, 32, 32, 3)))  # 8 identical images
+    dataset = ImageArrayDataset(images, np.zeros(8, dtype=np.int64), build_augmentation("crop_flip"))
+
+    def batches(seed):
+        torch.manual_seed(seed)
+        loader = torch.utils.data.DataLoader(dataset, batch_size=4, num_workers=2)
+        return [x for x, _ in loader]  # batch 0 from worker 0, batch 1 from worker 1
+
+    first, second = batches(0)
+    assert not torch.equal(first, second)  # workers do not share one random stream
+    again = batches(0)
+    assert torch.equal(first, again[0]) and torch.equal(second, again[1])

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
+import threading
+
 import numpy as np
 import pytest
 
@@ -22,7 +26,8 @@ def python_archive(tmp_path):
 
 
 def leftovers(folder):
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    """What a fetch left in ``folder``, besides its lock file."""
+    return sorted(p.name for p in folder.iterdir() if p.name != ".fetch.lock") if folder.exists() else []
 
 
 def test_downloads_checks_and_extracts_from_a_file_url(tmp_path, python_archive):
@@ -90,3 +95,18 @@ def test_datamodule_without_download_names_the_missing_folder(tmp_path):
     dm = CIFAR10DataModule(data_dir=str(tmp_path / "nothing"), download=False)
     with pytest.raises(DataError, match=r"nothing/cifar-10-batches-py/.*data\.data_dir"):
         dm.prepare_data()
+
+
+def test_http_mirror_with_a_query_string(tmp_path, python_archive):
+    archive, md5 = python_archive
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(archive.parent))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/{archive.name}?dl=1"
+        fetch(tmp_path / "data", "python", url=url, md5=md5)
+    finally:
+        server.shutdown()
+    # the archive is named after the URL's path, not its query
+    assert leftovers(tmp_path / "data") == ["cifar-10-batches-py", "cifar-10-python.tar.gz"]

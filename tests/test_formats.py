@@ -125,3 +125,43 @@ def test_missing_or_short_batch_file_is_named(tmp_path, fmt):
         write_python_batch(path, rows[:12], labels[:12])
     with pytest.raises(DataError, match=rf"data_batch_3{suffix}.*holds 12 images but the other batch files hold 20"):
         read_split(tmp_path, fmt, "train")
+
+
+@pytest.mark.parametrize("fmt", ["python", "binary"])
+def test_short_test_batch_is_named(tmp_path, fmt):
+    write = write_python_layout if fmt == "python" else write_binary_layout
+    folder = write(tmp_path, per_batch=20)
+    suffix = "" if fmt == "python" else ".bin"
+    path = folder / f"test_batch{suffix}"
+    if fmt == "binary":
+        path.write_bytes(path.read_bytes()[: 3073 * 15])
+    else:
+        batch = read_python_batch(path)
+        write_python_batch(path, batch.images.transpose(0, 3, 1, 2).reshape(20, -1)[:15], batch.labels[:15])
+    with pytest.raises(DataError, match=rf"test_batch{suffix}.*holds 15 images but the other batch files hold 20"):
+        read_split(tmp_path, fmt, "test")
+
+
+def test_float_labels_are_refused(tmp_path, tiny_arrays):
+    data, labels = tiny_arrays["data_batch_1"]
+    path = tmp_path / "data_batch_1"
+    write_python_batch(path, data, labels)
+    content = pickle.loads(path.read_bytes())
+    content[b"labels"] = [float(x) + 0.5 for x in labels]
+    path.write_bytes(pickle.dumps(content, protocol=2))
+    with pytest.raises(DataError, match=r"data_batch_1.*'labels' must be a list of integers"):
+        read_python_batch(path)
+
+
+def test_protocol_5_copy_is_read(tmp_path, tiny_arrays):
+    data, labels = tiny_arrays["data_batch_1"]
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps({"data": data, "labels": [int(x) for x in labels]}, protocol=5))
+    np.testing.assert_array_equal(read_python_batch(path).labels, labels)
+
+
+def test_unreadable_file_is_a_data_error(tmp_path):
+    folder = tmp_path / "data_batch_1.bin"
+    folder.mkdir()  # a directory where a file should be
+    with pytest.raises(DataError, match=r"data_batch_1\.bin: cannot read"):
+        read_binary_batch(folder)

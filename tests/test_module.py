@@ -79,7 +79,7 @@ class RecordValAcc(L.Callback):
             self.history.append(float(pl_module.val_acc.compute()))
 
 
-def test_best_val_accuracy_is_the_max_over_epochs_not_the_sanity_check(tiny_data):
+def test_best_val_accuracy_is_the_max_over_epochs(tiny_data):
     torch.manual_seed(0)
     recorder = RecordValAcc()
     trainer = L.Trainer(

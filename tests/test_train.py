@@ -7,6 +7,7 @@ import json
 import pytest
 
 from cifar import metric_names as M
+from cifar.errors import ConfigError
 from cifar.train import METRICS_FILE, train
 from runs import TINY_RUN, compose_run
 
@@ -42,7 +43,9 @@ def test_same_seed_same_metrics_on_cpu(tmp_path, tiny_data):
 
 def test_target_accuracy_stops_training_once_reached(tmp_path, tiny_data):
     metrics = run(tmp_path, tiny_data, "target_acc=0.01", "trainer.max_epochs=5", "logger=none")
-    assert metrics["epochs"] == 1 and metrics["stopped_early"]
+    assert metrics["epochs"] == 1 and metrics["stopped_early"] and metrics["target_reached_epoch"] == 1
+    metrics = run(tmp_path / "b", tiny_data, "target_acc=1.0", "trainer.max_epochs=2", "logger=none")
+    assert metrics["epochs"] == 2 and not metrics["stopped_early"] and metrics["target_reached_epoch"] is None
 
 
 def test_runs_without_callbacks_or_loggers(tmp_path, tiny_data):
@@ -50,3 +53,13 @@ def test_runs_without_callbacks_or_loggers(tmp_path, tiny_data):
     assert metrics["best_checkpoint"] is None
     assert 0.0 <= metrics[M.TEST_ACC] <= 1.0
     assert (tmp_path / METRICS_FILE).is_file()
+
+
+def test_config_mistakes_fail_before_training(tmp_path, tiny_data):
+    with pytest.raises(ConfigError, match=r"optimized_metric='val/accuracy' is unknown: expected one of val/acc_best"):
+        run(tmp_path, tiny_data, "optimized_metric=val/accuracy")
+    # plateau settings do not fit OneCycleLR: named at build time, not as a crash mid-fit
+    with pytest.raises(ConfigError, match=r"scheduler \(torch\.optim\.lr_scheduler\.OneCycleLR\).*'mode'"):
+        run(tmp_path, tiny_data, "experiment=netv2", "scheduler=onecycle")
+    with pytest.raises(ConfigError, match=r"target_acc=1.5 is out of range"):
+        run(tmp_path, tiny_data, "target_acc=1.5")

@@ -1,6 +1,7 @@
 """Callbacks Lightning does not already provide."""
 
 from cifar.callbacks.confusion_matrix import ConfusionMatrixCallback
+from cifar.callbacks.target_accuracy import TargetAccuracyCallback
 from cifar.callbacks.training_curves import TrainingCurvesCallback
 
-__all__ = ["ConfusionMatrixCallback", "TrainingCurvesCallback"]
+__all__ = ["ConfusionMatrixCallback", "TargetAccuracyCallback", "TrainingCurvesCallback"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +13,12 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from cifar import metric_names as M
 from cifar.reports import save_figure, write_csv
 
-COLUMNS = ("epoch", M.TRAIN_LOSS, M.VAL_LOSS, M.TRAIN_ACC, M.VAL_ACC, "lr")
+COLUMNS = ("epoch", M.TRAIN_LOSS, M.VAL_LOSS, M.TRAIN_ACC, M.VAL_ACC, "lr", "seconds")
 
 
 class TrainingCurvesCallback(L.Callback):
-    """After every training epoch, rewrites ``curves.png`` and ``curves.csv`` in ``output_dir``.
+    """After every training epoch, rewrites ``curves.png`` and ``curves.csv`` (with each epoch's
+    wall time, training plus validation) in ``output_dir``.
 
     The history is part of the checkpoint, so a resumed run continues its curves. At the end of
     fit the figure is also logged to TensorBoard as ``curves``.
@@ -26,6 +28,10 @@ class TrainingCurvesCallback(L.Callback):
         self.output_dir = Path(output_dir)
         self.target_acc = target_acc
         self.history: list[dict[str, float | None]] = []
+        self._epoch_started = 0.0
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._epoch_started = time.perf_counter()
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking:
@@ -37,11 +43,12 @@ class TrainingCurvesCallback(L.Callback):
 
         row = {
             "epoch": trainer.current_epoch,
-            M.TRAIN_LOSS: value(M.TRAIN_LOSS + "_epoch") if M.TRAIN_LOSS + "_epoch" in metrics else value(M.TRAIN_LOSS),
+            M.TRAIN_LOSS: value(M.TRAIN_LOSS + "_epoch"),  # logged on step and epoch
             M.VAL_LOSS: value(M.VAL_LOSS),
             M.TRAIN_ACC: value(M.TRAIN_ACC),
             M.VAL_ACC: value(M.VAL_ACC),
             "lr": trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None,
+            "seconds": round(time.perf_counter() - self._epoch_started, 2),  # training + validation
         }
         self.history = [h for h in self.history if h["epoch"] != row["epoch"]] + [row]
         if trainer.is_global_zero:

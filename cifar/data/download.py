@@ -15,7 +15,10 @@ import os
 import shutil
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,15 +65,18 @@ def fetch(data_dir: str | Path, fmt: Format, url: str | None = None, md5: str | 
     md5 = (md5 or official.md5).lower()
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    _remove_leftovers(data_dir)
-    archive = download_archive(url, data_dir, md5)
-    extract_atomically(archive, data_dir, fmt)
+    with _exclusive(data_dir / ".fetch.lock"):  # parallel jobs: one downloads, the others wait
+        if is_present(data_dir, fmt):
+            return target
+        _remove_leftovers(data_dir)
+        archive = download_archive(url, data_dir, md5)
+        extract_atomically(archive, data_dir, fmt)
     return target
 
 
 def download_archive(url: str, data_dir: Path, md5: str) -> Path:
     """Download ``url`` into ``data_dir`` and return the archive path, or raise on a bad MD5."""
-    archive = data_dir / os.path.basename(url.rstrip("/"))
+    archive = data_dir / (Path(urllib.parse.unquote(urllib.parse.urlparse(url).path)).name or "cifar-10.tar.gz")
     if archive.is_file() and calculate_md5(archive) == md5:
         log.info("using %s (MD5 ok)", archive)
         return archive
@@ -118,6 +124,22 @@ def extract_atomically(archive: Path, data_dir: Path, fmt: Format) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return data_dir / layout
+
+
+@contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """An advisory lock across processes (a no-op where fcntl is missing)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    with open(lock_path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _remove_leftovers(data_dir: Path) -> None:

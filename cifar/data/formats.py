@@ -25,8 +25,10 @@ import numpy as np
 
 try:  # numpy >= 2
     from numpy._core.multiarray import _reconstruct
+    from numpy._core.numeric import _frombuffer
 except ImportError:  # numpy 1.x
     from numpy.core.multiarray import _reconstruct
+    from numpy.core.numeric import _frombuffer
 
 from cifar.data.constants import IMAGE_BYTES, NUM_CLASSES
 from cifar.errors import DataError
@@ -81,7 +83,12 @@ def read_split(data_dir: str | Path, fmt: Format, split: Split) -> ImageSet:
         if not path.is_file():
             raise DataError(f"{path}: missing CIFAR-10 {split} batch file ({fmt} layout)")
         parts.append(reader(path))
-    _check_counts(batch_files(data_dir, fmt, split), [len(p) for p in parts])
+    expected = None
+    if split == "test":  # a single file: it must hold as many images as each training file
+        first_train = batch_files(data_dir, fmt, "train")[0]
+        if first_train.is_file():
+            expected = _record_count(first_train, fmt)
+    _check_counts(batch_files(data_dir, fmt, split), [len(p) for p in parts], expected)
     return ImageSet(
         images=np.concatenate([p.images for p in parts]),
         labels=np.concatenate([p.labels for p in parts]),
@@ -96,7 +103,7 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
     """Admits the globals a pickled numpy array needs and nothing else.
 
     ``_codecs.encode`` is how Python 3 writes bytes at protocol 2 (a copy re-pickled by Python 3);
-    it only turns a string into bytes.
+    it only turns a string into bytes. ``_frombuffer`` is how numpy writes arrays at protocol 5.
     """
 
     _ALLOWED = {
@@ -104,6 +111,8 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         ("numpy._core.multiarray", "_reconstruct"),
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
         ("_codecs", "encode"),
     }
 
@@ -112,6 +121,8 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
             raise pickle.UnpicklingError(f"refusing to load global {module}.{name}")
         if name == "_reconstruct":
             return _reconstruct
+        if name == "_frombuffer":
+            return _frombuffer
         if module == "_codecs":
             return codecs.encode
         return getattr(np, name)
@@ -120,6 +131,9 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 def _load_pickle(path: Path) -> dict:
     try:
         raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
         obj = _NumpyOnlyUnpickler(io.BytesIO(raw), encoding="bytes").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
         raise DataError(
@@ -143,10 +157,10 @@ def read_python_batch(path: str | Path) -> ImageSet:
         raise DataError(f"{path}: field 'data' must be a uint8 array, got {kind}")
     if data.ndim != 2 or data.shape[1] != IMAGE_BYTES or data.shape[0] == 0:
         raise DataError(f"{path}: field 'data' must have shape [N, {IMAGE_BYTES}] with N > 0, got {list(data.shape)}")
-    try:
-        labels = np.asarray(batch["labels"], dtype=np.int64)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"{path}: field 'labels' must be a list of integers: {exc}") from None
+    labels = np.asarray(batch["labels"])
+    if labels.dtype.kind not in "iu":
+        raise DataError(f"{path}: field 'labels' must be a list of integers, got {labels.dtype} values")
+    labels = labels.astype(np.int64)
     if labels.shape != (data.shape[0],):
         raise DataError(f"{path}: field 'labels' has {labels.size} entries but 'data' has {data.shape[0]} images")
     _check_labels(path, labels)
@@ -160,7 +174,10 @@ def read_python_batch(path: str | Path) -> ImageSet:
 def read_binary_batch(path: str | Path) -> ImageSet:
     """Read one batch file of the binary layout (``data_batch_N.bin`` or ``test_batch.bin``)."""
     path = Path(path)
-    raw = np.fromfile(path, dtype=np.uint8)
+    try:
+        raw = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if raw.size == 0 or raw.size % RECORD_BYTES:
         raise DataError(
             f"{path}: size {raw.size} bytes is not a positive multiple of the {RECORD_BYTES}-byte "
@@ -180,15 +197,22 @@ def _planes_to_hwc(data: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
 
 
-def _check_counts(paths: list[Path], counts: list[int]) -> None:
+def _check_counts(paths: list[Path], counts: list[int], expected: int | None = None) -> None:
     """Every batch file of a layout holds the same number of images (10,000 officially)."""
-    expected = max(counts)
+    expected = max(counts) if expected is None else expected
     for path, count in zip(paths, counts):
         if count != expected:
             raise DataError(
                 f"{path}: holds {count} images but the other batch files hold {expected} "
                 "(truncated file?)"
             )
+
+
+def _record_count(path: Path, fmt: Format) -> int:
+    """Images in one batch file, without decoding it where the format allows."""
+    if fmt == "binary":
+        return path.stat().st_size // RECORD_BYTES
+    return len(read_python_batch(path))
 
 
 def _check_labels(path: Path, labels: np.ndarray) -> None:

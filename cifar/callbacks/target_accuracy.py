@@ -1,0 +1,41 @@
+"""Stop training as soon as validation accuracy reaches a target."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+
+from cifar import metric_names as M
+from cifar.errors import ConfigError
+
+
+class TargetAccuracyCallback(L.Callback):
+    """Stops fit after the first validation whose ``monitor`` is >= ``target`` (no-op for None).
+
+    Lightning's ``EarlyStopping(stopping_threshold=...)`` compares with a strict ``>`` and is
+    tied to early stopping being on; a recipe such as "stop as soon as val accuracy reaches 85%"
+    needs neither. ``reached_epoch`` (1-based) says when the target was reached.
+    """
+
+    def __init__(self, target: float | None, monitor: str = M.VAL_ACC):
+        if target is not None and not 0.0 < target <= 1.0:
+            raise ConfigError(f"target_acc={target} is out of range: expected 0 < value <= 1 (or null)")
+        self.target = target
+        self.monitor = monitor
+        self.reached_epoch: int | None = None
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.target is None or trainer.sanity_checking or trainer.state.fn != "fit":
+            return
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is not None and float(value) >= self.target:
+            if self.reached_epoch is None:
+                self.reached_epoch = trainer.current_epoch + 1
+            trainer.should_stop = True
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"reached_epoch": self.reached_epoch}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.reached_epoch = state_dict.get("reached_epoch")
