@@ -100,7 +100,8 @@ class ImageClassifier(L.LightningModule):
         accuracy(preds, targets)
         self.log(loss_name, loss, on_step=False, on_epoch=True, prog_bar=True)
         self.log(acc_name, accuracy, on_step=False, on_epoch=True, prog_bar=True)
-        return {"preds": preds, "targets": targets}
+        confidence = outputs.detach().float().softmax(dim=1).amax(dim=1)  # softmax of log-probs is probs too
+        return {"preds": preds, "targets": targets, "confidence": confidence}
 
     def validation_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
         return self._eval_step(batch, self.val_acc, M.VAL_LOSS, M.VAL_ACC)

@@ -28,6 +28,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes it private; results are for everyone to read
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -67,3 +68,37 @@ def write_confusion_csv(path: str | Path, matrix: Sequence[Sequence[int]], class
     """Rows are true classes, columns predicted classes."""
     rows = [[name, *(int(v) for v in row)] for name, row in zip(class_names, matrix)]
     return write_csv(path, ["true\\predicted", *class_names], rows)
+
+
+def per_class_accuracy(matrix: Sequence[Sequence[int]]) -> list[tuple[int, int, float]]:
+    """(correct, total, accuracy) per true class from a confusion matrix (rows true)."""
+    rows = []
+    for i, row in enumerate(matrix):
+        total = int(sum(row))
+        correct = int(row[i])
+        rows.append((correct, total, correct / total if total else float("nan")))
+    return rows
+
+
+def write_per_class_csv(path: str | Path, matrix: Sequence[Sequence[int]], class_names: Sequence[str]) -> Path:
+    rows = [[name, c, t, f"{a:.4f}"] for name, (c, t, a) in zip(class_names, per_class_accuracy(matrix))]
+    return write_csv(path, ["class", "correct", "total", "accuracy"], rows)
+
+
+def per_class_table(matrix: Sequence[Sequence[int]], class_names: Sequence[str]) -> str:
+    """A markdown table of per-class accuracy, for printing."""
+    lines = ["| class | correct | total | accuracy |", "|---|---:|---:|---:|"]
+    for name, (c, t, a) in zip(class_names, per_class_accuracy(matrix)):
+        lines.append(f"| {name} | {c} | {t} | {a:.2%} |")
+    return "\n".join(lines)
+
+
+def confusion_figure(matrix, class_names: Sequence[str], title: str) -> Figure:
+    """torchmetrics' confusion-matrix plot, sized for ten classes."""
+    import torch
+    from torchmetrics.utilities.plot import plot_confusion_matrix
+
+    fig, ax = plot_confusion_matrix(torch.as_tensor(matrix), add_text=True, labels=list(class_names))
+    fig.set_size_inches(9, 8)
+    ax.set_title(title)
+    return fig

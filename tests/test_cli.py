@@ -57,6 +57,11 @@ def test_train_end_to_end(tmp_path, tiny_data):
         assert len(rows) == 11 and sum(int(v) for row in rows[1:] for v in row[1:]) == count
         assert (run_dir / f"confusion_{stage}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+    per_class = read_csv(run_dir / "per_class_accuracy_test.csv")
+    assert per_class[0] == ["class", "correct", "total", "accuracy"] and len(per_class) == 11
+    assert sum(int(row[2]) for row in per_class[1:]) == 40
+    assert (run_dir / "sample_predictions.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
     curves = read_csv(run_dir / "curves.csv")
     assert curves[0] == ["epoch", "train/loss", "val/loss", "train/acc", "val/acc", "lr", "seconds"] and len(curves) == 3
     assert (run_dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -64,7 +69,7 @@ def test_train_end_to_end(tmp_path, tiny_data):
     tags = tensorboard_tags(run_dir / "tensorboard")
     expected = {
         "train/loss_step", "train/loss_epoch", "train/acc", "val/loss", "val/acc", "val/acc_best",
-        "test/loss", "test/acc", "lr-AdamW", "confusion/val", "confusion/test", "curves", "hp_metric",
+        "test/loss", "test/acc", "lr-AdamW", "confusion/val", "confusion/test", "curves", "samples/test", "hp_metric",
         "_hparams_/session_start_info",
     }
     assert expected <= tags, expected - tags

@@ -13,7 +13,12 @@ from omegaconf import OmegaConf
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from cifar.callbacks import ConfusionMatrixCallback, TargetAccuracyCallback, TrainingCurvesCallback
+from cifar.callbacks import (
+    ConfusionMatrixCallback,
+    SamplePredictionsCallback,
+    TargetAccuracyCallback,
+    TrainingCurvesCallback,
+)
 from cifar.data.datamodule import CIFAR10DataModule
 from cifar.instantiate import build, build_group, build_module, build_trainer, resolve_precision
 from cifar.module import ImageClassifier
@@ -105,7 +110,7 @@ def test_callbacks_options(tmp_path, name):
     if name == "default":
         assert kinds == {
             ModelCheckpoint, EarlyStopping, LearningRateMonitor, TQDMProgressBar, ConfusionMatrixCallback,
-            TrainingCurvesCallback, TargetAccuracyCallback,
+            TrainingCurvesCallback, TargetAccuracyCallback, SamplePredictionsCallback,
         }
         stopper = next(c for c in callbacks if isinstance(c, EarlyStopping))
         assert stopper.monitor == "val/acc" and stopper.patience == 10

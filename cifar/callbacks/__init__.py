@@ -1,7 +1,8 @@
 """Callbacks Lightning does not already provide."""
 
 from cifar.callbacks.confusion_matrix import ConfusionMatrixCallback
+from cifar.callbacks.sample_predictions import SamplePredictionsCallback
 from cifar.callbacks.target_accuracy import TargetAccuracyCallback
 from cifar.callbacks.training_curves import TrainingCurvesCallback
 
-__all__ = ["ConfusionMatrixCallback", "TargetAccuracyCallback", "TrainingCurvesCallback"]
+__all__ = ["ConfusionMatrixCallback", "SamplePredictionsCallback", "TargetAccuracyCallback", "TrainingCurvesCallback"]

@@ -10,7 +10,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from cifar.data.constants import CLASS_NAMES
-from cifar.reports import save_figure, write_confusion_csv
+from cifar.reports import confusion_figure, save_figure, write_confusion_csv, write_per_class_csv
 
 STAGES = ("val", "test")
 
@@ -22,6 +22,7 @@ class ConfusionMatrixCallback(L.Callback):
     At the end of every validation epoch and of testing it writes ``confusion_<stage>.csv``
     (counts; rows true, columns predicted) and ``confusion_<stage>.png`` into ``output_dir``,
     replacing the previous ones, and logs the figure to TensorBoard as ``confusion/<stage>``.
+    Testing also writes ``per_class_accuracy_test.csv``.
     """
 
     def __init__(self, output_dir: str | Path, class_names: Sequence[str] = CLASS_NAMES):
@@ -47,18 +48,14 @@ class ConfusionMatrixCallback(L.Callback):
         if not trainer.is_global_zero:
             return
         write_confusion_csv(self.output_dir / f"confusion_{stage}.csv", matrix.tolist(), self.class_names)
+        if stage == "test":
+            write_per_class_csv(self.output_dir / "per_class_accuracy_test.csv", matrix.tolist(), self.class_names)
         title = f"{stage} confusion matrix (epoch {trainer.current_epoch})"
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
-                fig = self._figure(metric, matrix, title)
+                fig = confusion_figure(matrix, self.class_names, title)
                 logger.experiment.add_figure(f"confusion/{stage}", fig, global_step=trainer.global_step, close=True)
-        save_figure(self._figure(metric, matrix, title), self.output_dir / f"confusion_{stage}.png")
-
-    def _figure(self, metric: MulticlassConfusionMatrix, matrix, title: str):
-        fig, ax = metric.plot(val=matrix, add_text=True, labels=self.class_names)
-        fig.set_size_inches(9, 8)
-        ax.set_title(title)
-        return fig
+        save_figure(confusion_figure(matrix, self.class_names, title), self.output_dir / f"confusion_{stage}.png")
 
     # -- hooks --------------------------------------------------------------------------------
 

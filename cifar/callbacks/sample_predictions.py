@@ -1,0 +1,72 @@
+"""A grid of test images with predicted vs true class and confidence, wrong ones marked in red."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import lightning as L
+import matplotlib.pyplot as plt
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from cifar.data.constants import CLASS_NAMES, MEAN, STD
+from cifar.reports import save_figure
+
+
+class SamplePredictionsCallback(L.Callback):
+    """Keeps the first ``count`` test images with what ``test_step`` returned for them
+    (``preds``, ``targets``, ``confidence``) and writes ``sample_predictions.png`` at the end of
+    testing; also logged to TensorBoard as ``samples/test``."""
+
+    def __init__(self, output_dir: str | Path, count: int = 32, columns: int = 8):
+        self.output_dir = Path(output_dir)
+        self.count = count
+        self.columns = columns
+        self._samples: dict[str, torch.Tensor] | None = None
+
+    def on_test_epoch_start(self, trainer, pl_module) -> None:
+        self._samples = None
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if self._samples is not None or not isinstance(outputs, dict) or "confidence" not in outputs:
+            return
+        images = batch[0][: self.count].detach().float().cpu()
+        mean, std = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 1, 1)
+        self._samples = {
+            "images": (images * std + mean).clamp(0, 1),
+            **{k: outputs[k][: self.count].detach().cpu() for k in ("preds", "targets", "confidence")},
+        }
+
+    def on_test_epoch_end(self, trainer, pl_module) -> None:
+        if not (self._samples and trainer.is_global_zero):
+            return
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_figure("samples/test", self.figure(), global_step=trainer.global_step, close=True)
+        save_figure(self.figure(), self.output_dir / "sample_predictions.png")
+
+    def figure(self):
+        s = self._samples
+        n = len(s["images"])
+        rows = math.ceil(n / self.columns)
+        fig, axes = plt.subplots(rows, self.columns, figsize=(1.9 * self.columns, 2.2 * rows), squeeze=False)
+        for ax in axes.flat:
+            ax.axis("off")
+        for i, ax in enumerate(axes.flat[:n]):
+            pred, true, conf = int(s["preds"][i]), int(s["targets"][i]), float(s["confidence"][i])
+            ax.imshow(s["images"][i].permute(1, 2, 0).numpy(), interpolation="nearest")
+            wrong = pred != true
+            label = f"{CLASS_NAMES[pred]} {conf:.0%}" + (f"\n(true: {CLASS_NAMES[true]})" if wrong else "\n")
+            ax.set_title(label, fontsize=8, color="red" if wrong else "black")
+            if wrong:
+                ax.axis("on")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                for spine in ax.spines.values():
+                    spine.set_edgecolor("red")
+                    spine.set_linewidth(2)
+        correct = int((s["preds"] == s["targets"]).sum())
+        fig.suptitle(f"first {n} test images: predicted (confidence); {correct}/{n} correct, wrong ones in red")
+        fig.tight_layout()
+        return fig

@@ -1,0 +1,92 @@
+"""Rebuild a trained network from a checkpoint alone, safely.
+
+Checkpoints written by ``cifar.train`` carry the resolved run config as their hyperparameters,
+so the network is rebuilt from ``model`` in that config and gets the ``net.*`` weights; no
+command-line overrides need to match. Loading uses ``torch.load(weights_only=True)``: tensors
+and plain containers only, so a file crafted to run code when unpickled is refused and its code
+never runs.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from cifar.data.constants import MEAN, STD
+from cifar.errors import CifarError
+
+NET_PREFIX = "net."
+
+
+class CheckpointError(CifarError):
+    """A checkpoint is missing, unreadable, unsafe, or does not fit its network."""
+
+
+@dataclass
+class TrainedModel:
+    net: nn.Module  # in eval mode, on the CPU
+    config: DictConfig  # the run config the checkpoint was trained with
+    path: Path
+    epoch: int | None
+
+
+def load_checkpoint_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"{path}: refused: the file holds objects other than tensors and plain data "
+            f"(a checkpoint that could run code when loaded): {str(exc).splitlines()[0]}"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - torch.load fails in many ways on a foreign file
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint: {str(exc).splitlines()[0]}") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise CheckpointError(f"{path}: not a Lightning checkpoint (no 'state_dict')")
+    return checkpoint
+
+
+def load_trained_model(path: str | Path) -> TrainedModel:
+    """The network of a ``cifar.train`` checkpoint, with its weights, in eval mode."""
+    path = Path(path)
+    checkpoint = load_checkpoint_file(path)
+    hparams = checkpoint.get("hyper_parameters") or {}
+    if "model" not in hparams:
+        raise CheckpointError(f"{path}: no model config inside: not written by cifar.train")
+    config = OmegaConf.create(hparams)
+    try:
+        net = instantiate(config.model)
+    except Exception as exc:  # noqa: BLE001 - any failure here is the checkpoint's config
+        raise CheckpointError(f"{path}: cannot rebuild its model {config.model.get('_target_')}: {exc}") from None
+    weights = {k[len(NET_PREFIX) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(NET_PREFIX)}
+    try:
+        net.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: weights do not fit {config.model._target_}: {str(exc).splitlines()[0]}") from None
+    return TrainedModel(net=net.eval(), config=config, path=path, epoch=checkpoint.get("epoch"))
+
+
+class NormalizedClassifier(nn.Module):
+    """Takes float RGB in [0, 1], NCHW; normalizes with the CIFAR-10 mean/std; returns logits.
+
+    (For networks ending in LogSoftmax the outputs are log-probabilities; softmax of either gives
+    the class probabilities.)
+    """
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+        self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net((x - self.mean) / self.std)
