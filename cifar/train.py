@@ -15,12 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from cifar import metric_names as M
 from cifar.callbacks import TargetAccuracyCallback
+from cifar.config_checks import check_config
 from cifar.errors import CifarError, ConfigError
 from cifar.instantiate import build, build_module, build_trainer, resolve_precision
 from cifar.reports import write_json
@@ -33,6 +36,7 @@ METRICS_FILE = "metrics.json"
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Run one training job described by ``cfg``; returns what it writes to ``metrics.json``."""
     started = time.time()
+    check_config(cfg)
     check_optimized_metric(cfg)
     output_dir = Path(cfg.paths.output_dir)
     resolve_precision(cfg)
@@ -58,6 +62,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         results.update(trainer.test(module, datamodule=datamodule, ckpt_path=ckpt)[0])
 
     metrics = {
+        "status": "ok",
         M.VAL_ACC_BEST: best_val_acc,
         M.VAL_ACC: _value(results.get(M.VAL_ACC)),
         M.VAL_LOSS: _value(results.get(M.VAL_LOSS)),
@@ -113,16 +118,38 @@ def _value(x: Any) -> float | None:
     return None if math.isnan(value) else value
 
 
+def record_failure(cfg: DictConfig, exc: BaseException) -> None:
+    """metrics.json for a job that failed, so a sweep summary can say what happened."""
+    try:
+        config = OmegaConf.to_container(cfg, resolve=True)
+    except Exception:  # noqa: BLE001 - the config itself may be what is broken
+        config = OmegaConf.to_container(cfg, resolve=False)
+    error = str(exc) if isinstance(exc, CifarError) else f"{type(exc).__name__}: {exc}"
+    write_json(Path(cfg.paths.output_dir) / METRICS_FILE, {"status": "failed", "error": error,
+                                                        "optimized_metric": cfg.optimized_metric, "config": config})
+
+
+def in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float:
     # noise from lightning's pytree helper under torch >= 2.10; says nothing about the run
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
     try:
         metrics = train(cfg)
-    except CifarError as exc:
-        log.error("%s", exc)
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    except Exception as exc:
+        if in_multirun():  # one failed job must not stop the sweep: record it, report NaN
+            log.error("job failed: %s", exc, exc_info=not isinstance(exc, CifarError))
+            print(f"error: {exc}", file=sys.stderr)
+            record_failure(cfg, exc)
+            return float("nan")
+        if isinstance(exc, CifarError):
+            log.error("%s", exc)
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
+        raise
     return metrics[cfg.optimized_metric]
 
 

@@ -15,6 +15,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from cifar.callbacks import (
     ConfusionMatrixCallback,
+    FiniteLossCallback,
     SamplePredictionsCallback,
     TargetAccuracyCallback,
     TrainingCurvesCallback,
@@ -110,7 +111,7 @@ def test_callbacks_options(tmp_path, name):
     if name == "default":
         assert kinds == {
             ModelCheckpoint, EarlyStopping, LearningRateMonitor, TQDMProgressBar, ConfusionMatrixCallback,
-            TrainingCurvesCallback, TargetAccuracyCallback, SamplePredictionsCallback,
+            TrainingCurvesCallback, TargetAccuracyCallback, SamplePredictionsCallback, FiniteLossCallback,
         }
         stopper = next(c for c in callbacks if isinstance(c, EarlyStopping))
         assert stopper.monitor == "val/acc" and stopper.patience == 10

@@ -63,3 +63,19 @@ def test_config_mistakes_fail_before_training(tmp_path, tiny_data):
         run(tmp_path, tiny_data, "experiment=netv2", "scheduler=onecycle")
     with pytest.raises(ConfigError, match=r"target_acc=1.5 is out of range"):
         run(tmp_path, tiny_data, "target_acc=1.5")
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("optimizer.lr=-0.1", r"optimizer\.lr=-0\.1 is out of range: expected a number > 0"),
+        ("trainer.max_epochs=0", r"trainer\.max_epochs=0 is out of range: expected an integer >= 1"),
+        ("data.batch_size=0", r"data\.batch_size=0 is out of range"),
+        ("label_smoothing=1.0", r"label_smoothing=1\.0 is out of range: expected a number in \[0, 1\)"),
+        ("data.num_workers=-1", r"data\.num_workers=-1 is out of range"),
+        ("seed=-5", r"seed=-5 is out of range"),
+    ],
+)
+def test_out_of_range_values_name_the_option_and_the_range(tmp_path, tiny_data, override, message):
+    with pytest.raises(ConfigError, match=message):
+        run(tmp_path, tiny_data, override)

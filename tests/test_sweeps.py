@@ -1,0 +1,47 @@
+"""Multirun summaries, failed jobs, divergence."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cifar.callbacks import DivergedError
+from cifar.train import train
+from runs import TINY_RUN, compose_run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_multirun_summary_ranks_jobs_and_marks_the_failed_one(tmp_path, tiny_data):
+    sweep = tmp_path / "sweep"
+    result = subprocess.run(
+        [sys.executable, "-m", "cifar.train", "-m", *TINY_RUN, "trainer.max_epochs=1", "logger=none",
+         f"paths.data_dir={tiny_data}", "data.val_size=40,100000", "optimizer.lr=0.001,0.003",
+         f"hydra.sweep.dir={sweep}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(sweep / "summary.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 4
+    assert [r["status"] for r in rows] == ["ok", "ok", "failed", "failed"]
+    ok = [float(r["optimized"]) for r in rows[:2]]
+    assert ok == sorted(ok, reverse=True)
+    for failed in rows[2:]:
+        assert "data.val_size=100000" in failed["overrides"]
+        assert "data.val_size=100000 must be smaller than the 200 training images" in failed["error"]
+    assert "| job | status | overrides |" in (sweep / "summary.md").read_text()
+    assert "sweep summary (4 runs, 2 failed)" in result.stdout
+
+
+def test_a_diverging_run_stops_with_a_clear_message(tmp_path, tiny_data):
+    cfg = compose_run(
+        tmp_path, *TINY_RUN, "logger=none", "optimizer=sgd", "optimizer.lr=1e30", "scheduler=none",
+        "callbacks.finite_loss.every_n_steps=1", data_dir=tiny_data,
+    )
+    with pytest.raises(DivergedError, match=r"training diverged: loss is (nan|inf).*lower optimizer\.lr"):
+        train(cfg)
