@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from cifar import metric_names as M
 from cifar.callbacks import TargetAccuracyCallback
+from cifar.checkpoint import load_checkpoint_file
 from cifar.config_checks import check_config
 from cifar.errors import CifarError, ConfigError
 from cifar.instantiate import build, build_module, build_trainer, resolve_precision
@@ -38,6 +39,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     started = time.time()
     check_config(cfg)
     check_optimized_metric(cfg)
+    if cfg.ckpt_path:
+        check_resume_checkpoint(cfg)
     output_dir = Path(cfg.paths.output_dir)
     resolve_precision(cfg)
     L.seed_everything(cfg.seed, workers=True)
@@ -99,6 +102,30 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     )
     return metrics
 
+
+def check_resume_checkpoint(cfg: DictConfig) -> None:
+    """The checkpoint to resume from is safe to load and was trained with this run's network."""
+    checkpoint = load_checkpoint_file(cfg.ckpt_path)  # refuses missing, foreign and unsafe files
+    trained = (checkpoint.get("hyper_parameters") or {}).get("model")
+    wanted = OmegaConf.to_container(cfg.model, resolve=True)
+    if trained is not None and trained != wanted:
+        raise ConfigError(
+            f"{cfg.ckpt_path}: trained with model {trained.get('_target_')} {trained}, but this run "
+            f"builds {wanted.get('_target_')} {wanted}: resume with the original run's overrides"
+        )
+
+
+def run_dir_for(ckpt_path: str | None, default: str) -> str:
+    """Hydra's run folder: that of the checkpoint being resumed (<run>/checkpoints/x.ckpt), else ``default``."""
+    if ckpt_path:
+        path = Path(ckpt_path)
+        if path.parent.name == "checkpoints":
+            return str(path.parent.parent)
+    return default
+
+
+# used by conf/hydra/default.yaml, so that `ckpt_path=<run>/checkpoints/last.ckpt` resumes in <run>
+OmegaConf.register_new_resolver("cifar_run_dir", run_dir_for, replace=True)
 
 OPTIMIZABLE = (M.VAL_ACC_BEST, M.VAL_ACC, M.VAL_LOSS, M.TEST_ACC, M.TEST_LOSS)
 

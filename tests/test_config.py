@@ -15,6 +15,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from cifar.callbacks import (
     ConfusionMatrixCallback,
+    EpochSeedCallback,
     FiniteLossCallback,
     SamplePredictionsCallback,
     TargetAccuracyCallback,
@@ -23,6 +24,7 @@ from cifar.callbacks import (
 from cifar.data.datamodule import CIFAR10DataModule
 from cifar.instantiate import build, build_group, build_module, build_trainer, resolve_precision
 from cifar.module import ImageClassifier
+import cifar.train  # noqa: F401 - registers the resolver conf/hydra uses
 from runs import CONF, compose_run
 
 
@@ -112,6 +114,7 @@ def test_callbacks_options(tmp_path, name):
         assert kinds == {
             ModelCheckpoint, EarlyStopping, LearningRateMonitor, TQDMProgressBar, ConfusionMatrixCallback,
             TrainingCurvesCallback, TargetAccuracyCallback, SamplePredictionsCallback, FiniteLossCallback,
+            EpochSeedCallback,
         }
         stopper = next(c for c in callbacks if isinstance(c, EarlyStopping))
         assert stopper.monitor == "val/acc" and stopper.patience == 10

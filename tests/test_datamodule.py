@@ -80,14 +80,16 @@ def test_augmentation_is_random_but_seeded(tiny_arrays):
     images = np.ascontiguousarray(rows.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
     plain = ImageArrayDataset(images, labels)
 
-    def draw(seed):
-        dataset = ImageArrayDataset(images, labels, build_augmentation("crop_flip"))
-        torch.manual_seed(seed)  # what seed_everything / a worker's seed does
+    def draw(seed, epoch=0):
+        dataset = ImageArrayDataset(images, labels, build_augmentation("crop_flip"), seed=seed)
+        dataset.set_epoch(epoch)
         return torch.stack([dataset[i][0] for i in range(len(dataset))])
 
     a, b, c = draw(7), draw(7), draw(8)
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
+    assert not torch.equal(a, draw(7, epoch=1))  # each epoch draws anew
+    assert torch.equal(draw(7, epoch=1), draw(7, epoch=1))
     untouched = torch.stack([plain[i][0] for i in range(len(plain))])
     changed = (a != untouched).flatten(1).any(1).float().mean()
     assert changed > 0.5  # crop offsets and flips move most images
@@ -121,11 +123,29 @@ def test_each_worker_draws_its_own_augmentations_and_a_seed_repeats_them():
     dataset = ImageArrayDataset(images, np.zeros(8, dtype=np.int64), build_augmentation("crop_flip"))
 
     def batches(seed):
-        torch.manual_seed(seed)
+        torch.manual_seed(seed)  # the global state does not matter
         loader = torch.utils.data.DataLoader(dataset, batch_size=4, num_workers=2)
         return [x for x, _ in loader]  # batch 0 from worker 0, batch 1 from worker 1
 
     first, second = batches(0)
     assert not torch.equal(first, second)  # workers do not share one random stream
-    again = batches(0)
+    again = batches(1)
     assert torch.equal(first, again[0]) and torch.equal(second, again[1])
+
+
+def test_training_order_depends_on_seed_and_epoch_only(tiny_data):
+    dm = make_dm(tiny_data, seed=3, augment="none")
+
+    def order(epoch):
+        loader = dm.train_dataloader()
+        loader.sampler.set_epoch(epoch)
+        torch.manual_seed(epoch * 11)  # whatever happened before does not matter
+        return torch.cat([y for _, y in loader]).tolist(), sorted(image_ids_of(loader))
+
+    first, ids = order(0)
+    assert order(0)[0] == first and order(1)[0] != first
+    assert ids == sorted(image_ids(dm.train_set))  # every training image once per epoch
+
+
+def image_ids_of(loader) -> list[int]:
+    return [int(x[0, 0, 0]) + 256 * int(x[0, 1, 0]) for batch, _ in loader for x in batch.permute(0, 2, 3, 1)]

@@ -1,6 +1,7 @@
 """Callbacks Lightning does not already provide."""
 
 from cifar.callbacks.confusion_matrix import ConfusionMatrixCallback
+from cifar.callbacks.epoch_seed import EpochSeedCallback
 from cifar.callbacks.finite_loss import DivergedError, FiniteLossCallback
 from cifar.callbacks.sample_predictions import SamplePredictionsCallback
 from cifar.callbacks.target_accuracy import TargetAccuracyCallback
@@ -9,6 +10,7 @@ from cifar.callbacks.training_curves import TrainingCurvesCallback
 __all__ = [
     "ConfusionMatrixCallback",
     "DivergedError",
+    "EpochSeedCallback",
     "FiniteLossCallback",
     "SamplePredictionsCallback",
     "TargetAccuracyCallback",

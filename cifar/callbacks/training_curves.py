@@ -34,8 +34,8 @@ class TrainingCurvesCallback(L.Callback):
         self._epoch_started = time.perf_counter()
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking:
-            return
+        if trainer.sanity_checking or any(h["epoch"] == trainer.current_epoch for h in self.history):
+            return  # (a resumed run ends the checkpoint's epoch again: its row is already there)
         metrics = trainer.callback_metrics
 
         def value(name: str) -> float | None:
@@ -50,7 +50,7 @@ class TrainingCurvesCallback(L.Callback):
             "lr": trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None,
             "seconds": round(time.perf_counter() - self._epoch_started, 2),  # training + validation
         }
-        self.history = [h for h in self.history if h["epoch"] != row["epoch"]] + [row]
+        self.history.append(row)
         if trainer.is_global_zero:
             write_csv(self.output_dir / "curves.csv", COLUMNS, ([h[c] for c in COLUMNS] for h in self.history))
             save_figure(self.figure(), self.output_dir / "curves.png")

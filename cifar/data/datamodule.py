@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 
 from cifar.data.augment import RECIPES, build_augmentation
 from cifar.data.constants import MEAN, STD
-from cifar.data.dataset import ImageArrayDataset
+from cifar.data.dataset import EpochShuffleSampler, ImageArrayDataset
 from cifar.data.download import fetch
 from cifar.data.formats import FORMATS, LAYOUT_DIRS, Format, is_present, read_split
 from cifar.errors import ConfigError, DataError
@@ -24,7 +24,8 @@ class CIFAR10DataModule(L.LightningDataModule):
     """CIFAR-10 from the official python or binary layout.
 
     The 50,000 training images are split into train and validation with a fixed generator
-    (``split_seed``), so every run sees the same validation set whatever its ``seed``; the 10,000
+    (``split_seed``), so every run sees the same validation set whatever its ``seed``; training
+    batches are shuffled by (``seed``, epoch) (see ``EpochShuffleSampler``); the 10,000
     test images are only used for testing. Loaders yield uint8 images; they become float and are
     normalized with the CIFAR-10 mean/std once per batch on the training device.
     """
@@ -44,6 +45,7 @@ class CIFAR10DataModule(L.LightningDataModule):
         num_workers: int = 2,
         pin_memory: bool = False,
         persistent_workers: bool = False,
+        seed: int = 0,
     ):
         super().__init__()
         if format not in ("auto", *FORMATS):
@@ -68,6 +70,7 @@ class CIFAR10DataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.pin_memory = pin_memory
         self.persistent_workers = persistent_workers and num_workers > 0
+        self.seed = seed
         self.train_set: ImageArrayDataset | None = None
         self.val_set: ImageArrayDataset | None = None
         self.test_set: ImageArrayDataset | None = None
@@ -108,7 +111,7 @@ class CIFAR10DataModule(L.LightningDataModule):
             order = torch.randperm(len(full), generator=torch.Generator().manual_seed(self.split_seed)).numpy()
             val_idx, train_idx = order[: self.val_size], order[self.val_size :]
             self.train_set = ImageArrayDataset(
-                full.images[train_idx], full.labels[train_idx], build_augmentation(self.augment)
+                full.images[train_idx], full.labels[train_idx], build_augmentation(self.augment), seed=self.seed
             )
             self.val_set = ImageArrayDataset(full.images[val_idx], full.labels[val_idx])
             log.info("CIFAR-10 %s layout: %d train, %d val images", fmt, len(self.train_set), len(self.val_set))
@@ -124,7 +127,7 @@ class CIFAR10DataModule(L.LightningDataModule):
         return DataLoader(
             dataset,
             batch_size=batch_size,
-            shuffle=shuffle,
+            sampler=EpochShuffleSampler(dataset, self.seed) if shuffle else None,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers,

@@ -5,7 +5,15 @@ from __future__ import annotations
 import albumentations as A
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Sampler, get_worker_info
+
+
+def stream_seed(*parts: int) -> int:
+    """A 32-bit seed from integers (run seed, epoch, worker, ...), the same in every process."""
+    value = 1
+    for part in parts:
+        value = (value * 1_000_003 + int(part) + 7_919) % 2**61
+    return value % 2**32
 
 
 class ImageArrayDataset(Dataset):
@@ -13,12 +21,14 @@ class ImageArrayDataset(Dataset):
 
     albumentations pipelines keep their own random generator, which global seeding does not
     reach and which every DataLoader worker would otherwise copy unchanged. The pipeline is
-    therefore re-seeded from ``torch.initial_seed()`` whenever that changes: in the main process
-    it is the run's seed, in each worker the per-worker seed torch derives from it, so every
-    worker draws different augmentations and a run with the same seed draws the same ones.
+    therefore re-seeded from (``seed``, epoch, worker id) whenever the epoch or the worker
+    changes, so workers draw different augmentations, a run with the same seed draws the same
+    ones, and epoch N's draws do not depend on what came before (a resumed run matches an
+    uninterrupted one). ``set_epoch`` is called by :class:`EpochShuffleSampler`; persistent
+    workers keep their copy, so they just continue their stream.
     """
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, transform: A.Compose | None = None):
+    def __init__(self, images: np.ndarray, labels: np.ndarray, transform: A.Compose | None = None, seed: int = 0):
         if images.ndim != 4 or images.shape[1:] != (32, 32, 3) or images.dtype != np.uint8:
             raise ValueError(f"images must be uint8 [N, 32, 32, 3], got {images.dtype} {list(images.shape)}")
         if len(images) != len(labels):
@@ -26,7 +36,12 @@ class ImageArrayDataset(Dataset):
         self.images = images
         self.labels = torch.as_tensor(labels, dtype=torch.long)
         self.transform = transform
-        self._seeded_with: int | None = None
+        self.seed = int(seed)
+        self.epoch = 0
+        self._seeded_for: tuple[int, int] | None = None
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -39,7 +54,35 @@ class ImageArrayDataset(Dataset):
         return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))), self.labels[index]
 
     def _seed_transform(self) -> None:
-        seed = torch.initial_seed()
-        if seed != self._seeded_with:
-            self.transform.set_random_seed(seed % 2**32)
-            self._seeded_with = seed
+        worker = get_worker_info()
+        key = (self.epoch, worker.id if worker is not None else -1)
+        if key != self._seeded_for:
+            self.transform.set_random_seed(stream_seed(self.seed, *key))
+            self._seeded_for = key
+
+
+class EpochShuffleSampler(Sampler[int]):
+    """A shuffle whose order for epoch N is a function of (seed, N) alone.
+
+    Lightning calls ``set_epoch`` before every training epoch (also when resuming, before the
+    data are read); it is passed on to the dataset for its augmentation. Unlike the default
+    shuffle, which draws from the global random state, this gives a run resumed from a
+    checkpoint the same data as an uninterrupted run.
+    """
+
+    def __init__(self, dataset: Dataset, seed: int):
+        self.dataset = dataset
+        self.seed = int(seed)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(stream_seed(self.seed, self.epoch))
+        return iter(torch.randperm(len(self.dataset), generator=generator).tolist())
