@@ -6,11 +6,11 @@ SHARED ?= ../shared
 
 .PHONY: install test test-slow data train tensorboard clean
 
-## install: create .venv and install the package (editable) with its test and export extras
+## install: create .venv and install the package (editable) with its test, export and sweep extras
 install:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -c constraints.txt -e ".[test,export]"
+	$(PY) -m pip install -c constraints.txt -e ".[test,export,sweep]"
 
 ## test: run the default test suite (slow tests deselected)
 test:

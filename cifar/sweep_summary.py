@@ -1,6 +1,8 @@
-"""At the end of a Hydra multirun, a summary of every job: ``summary.csv`` and ``summary.md``.
+"""A summary of every job of a Hydra multirun: ``summary.csv`` and ``summary.md`` in the sweep folder.
 
-Registered as a Hydra callback in ``conf/hydra/default.yaml``. Reads each job folder's
+``cifar.train`` refreshes it after every job (so it survives a sweep that stops early), and the
+Hydra callback registered in ``conf/hydra/default.yaml`` writes and prints it once the sweep
+has ended. Reads each job folder's
 ``.hydra/overrides.yaml`` and ``metrics.json`` (``cifar.train`` writes one even for a failed
 job); jobs are sorted by ``optimized_metric``, best first, failed ones last.
 """
@@ -61,7 +63,7 @@ def summarize(sweep_dir: str | Path) -> list[dict[str, Any]]:
     lower_better = bool(ok) and ok[0]["metric_name"] in LOWER_IS_BETTER
     ok.sort(key=lambda r: r["optimized"], reverse=not lower_better)
     ordered = ok + [r for r in rows if r["status"] != "ok"]
-    write_csv(sweep_dir / "summary.csv", COLUMNS, ([_fmt(r.get(c)) for c in COLUMNS] for r in ordered))
+    write_csv(sweep_dir / "summary.csv", COLUMNS, (["" if r.get(c) is None else r[c] for c in COLUMNS] for r in ordered))
     atomic_write_text(sweep_dir / "summary.md", markdown(ordered) + "\n")
     return ordered
 

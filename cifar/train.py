@@ -28,6 +28,7 @@ from cifar.config_checks import check_config
 from cifar.errors import CifarError, ConfigError
 from cifar.instantiate import build, build_module, build_trainer, resolve_precision
 from cifar.reports import write_json
+from cifar.sweep_summary import summarize
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,14 @@ def record_failure(cfg: DictConfig, exc: BaseException) -> None:
                                                         "optimized_metric": cfg.optimized_metric, "config": config})
 
 
+def update_sweep_summary() -> None:
+    """Refresh the sweep's summary after every job, so it is there even if the sweep stops early."""
+    try:
+        summarize(HydraConfig.get().sweep.dir)
+    except Exception as exc:  # noqa: BLE001 - a summary problem must not fail the job
+        log.warning("could not update the sweep summary: %s", exc)
+
+
 def in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
@@ -167,16 +176,21 @@ def main(cfg: DictConfig) -> float:
     try:
         metrics = train(cfg)
     except Exception as exc:
-        if in_multirun():  # one failed job must not stop the sweep: record it, report NaN
+        if in_multirun():
+            # Record the failure for the sweep summary, then let Hydra see it: the other jobs
+            # still run, a search (Optuna) marks the trial failed and goes on.
             log.error("job failed: %s", exc, exc_info=not isinstance(exc, CifarError))
             print(f"error: {exc}", file=sys.stderr)
             record_failure(cfg, exc)
-            return float("nan")
+            update_sweep_summary()
+            raise
         if isinstance(exc, CifarError):
             log.error("%s", exc)
             print(f"error: {exc}", file=sys.stderr)
             sys.exit(2)
         raise
+    if in_multirun():
+        update_sweep_summary()
     return metrics[cfg.optimized_metric]
 
 

@@ -24,7 +24,7 @@ def test_multirun_summary_ranks_jobs_and_marks_the_failed_one(tmp_path, tiny_dat
          f"hydra.sweep.dir={sweep}"],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 1  # some jobs failed: said at the end, after all of them ran
     with open(sweep / "summary.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 4
@@ -35,7 +35,7 @@ def test_multirun_summary_ranks_jobs_and_marks_the_failed_one(tmp_path, tiny_dat
         assert "data.val_size=100000" in failed["overrides"]
         assert "data.val_size=100000 must be smaller than the 200 training images" in failed["error"]
     assert "| job | status | overrides |" in (sweep / "summary.md").read_text()
-    assert "sweep summary (4 runs, 2 failed)" in result.stdout
+    assert all((sweep / str(job) / "metrics.json").is_file() for job in range(4))
 
 
 def test_a_diverging_run_stops_with_a_clear_message(tmp_path, tiny_data):
