@@ -94,3 +94,18 @@ def test_multirun_puts_each_job_in_its_own_folder(tmp_path, tiny_data):
     lrs = sorted(json.loads((sweep / job / "metrics.json").read_text())["config"]["optimizer"]["lr"] for job in ("0", "1"))
     assert lrs == [0.001, 0.002]
     assert (sweep / "0" / "csv" / "metrics.csv").is_file()
+
+
+def test_unknown_config_choice_lists_the_options(tmp_path):
+    result = cifar_train("model=nope", f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode != 0
+    assert "Could not find 'model/nope'" in result.stderr
+    assert "Available options in 'model':" in result.stderr and "smallnet" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_out_of_range_value_is_a_one_line_error(tmp_path):
+    result = cifar_train("optimizer.lr=-1", f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 2
+    assert "error: optimizer.lr=-1 is out of range: expected a number > 0" in result.stderr
+    assert "Traceback" not in result.stderr
