@@ -61,3 +61,22 @@ def test_resuming_with_another_network_is_refused(tmp_path, tiny_data):
     first = train(compose_run(tmp_path / "a", *TINY_RUN, "trainer.max_epochs=1", "logger=none", data_dir=tiny_data))
     with pytest.raises(ConfigError, match=r"trained with model cifar\.models\.smallnet\.SmallNet.*builds cifar\.models\.netv2\.NetV2"):
         train(compose_run(tmp_path / "b", *TINY_RUN, "model=netv2", f"ckpt_path={first['best_checkpoint']}", data_dir=tiny_data))
+
+
+def test_resuming_from_a_crafted_checkpoint_is_refused_without_running_it(tmp_path, tiny_data):
+    import shutil
+
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (shutil.copy, (__file__, str(marker)))
+
+    evil = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    evil.parent.mkdir(parents=True)
+    torch.save({"state_dict": {}, "hyper_parameters": {}, "x": Exploit()}, evil)
+    from cifar.checkpoint import CheckpointError
+
+    with pytest.raises(CheckpointError, match=r"last\.ckpt: refused"):
+        train(compose_run(tmp_path / "run", *TINY_RUN, f"ckpt_path={evil}", data_dir=tiny_data))
+    assert not marker.exists()

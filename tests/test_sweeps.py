@@ -38,10 +38,12 @@ def test_multirun_summary_ranks_jobs_and_marks_the_failed_one(tmp_path, tiny_dat
     assert all((sweep / str(job) / "metrics.json").is_file() for job in range(4))
 
 
-def test_a_diverging_run_stops_with_a_clear_message(tmp_path, tiny_data):
+@pytest.mark.parametrize("every_n_steps", [1, 10_000])  # caught at a step, or at the end of the epoch
+def test_a_diverging_run_stops_with_a_clear_message_and_saves_nothing_bad(tmp_path, tiny_data, every_n_steps):
     cfg = compose_run(
         tmp_path, *TINY_RUN, "logger=none", "optimizer=sgd", "optimizer.lr=1e30", "scheduler=none",
-        "callbacks.finite_loss.every_n_steps=1", data_dir=tiny_data,
+        f"callbacks.finite_loss.every_n_steps={every_n_steps}", data_dir=tiny_data,
     )
     with pytest.raises(DivergedError, match=r"training diverged: loss is (nan|inf).*lower optimizer\.lr"):
         train(cfg)
+    assert not list(tmp_path.glob("checkpoints/*.ckpt"))  # no checkpoint of diverged weights

@@ -6,6 +6,7 @@ import lightning as L
 import torch
 
 from cifar.errors import CifarError
+from cifar.metric_names import TRAIN_LOSS
 
 
 class DivergedError(CifarError):
@@ -14,8 +15,10 @@ class DivergedError(CifarError):
 
 class FiniteLossCallback(L.Callback):
     """Checks the training loss every ``every_n_steps`` steps (a check is a host sync, so not
-    every step) and ends the run with :class:`DivergedError` when it is NaN or infinite. Nothing
-    is saved after that: the last checkpoint stays the last good one."""
+    every step) and the epoch's mean loss at its end, before the epoch's checkpoint is written
+    (Lightning runs checkpoint callbacks last), and ends the run with :class:`DivergedError`
+    when it is NaN or infinite. Nothing is saved after that: the last checkpoint stays the last
+    good one."""
 
     def __init__(self, every_n_steps: int = 25):
         self.every_n_steps = max(1, int(every_n_steps))
@@ -24,10 +27,21 @@ class FiniteLossCallback(L.Callback):
         if trainer.global_step % self.every_n_steps:
             return
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        if loss is not None and not bool(torch.isfinite(loss.detach()).all()):
-            checkpoint = trainer.checkpoint_callback
-            last = getattr(checkpoint, "last_model_path", "") or "none yet"
-            raise DivergedError(
-                f"training diverged: loss is {float(loss)} at epoch {trainer.current_epoch}, step "
-                f"{trainer.global_step}; try a lower optimizer.lr. Last good checkpoint: {last}"
-            )
+        if loss is not None:
+            self._check(trainer, loss)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        loss = trainer.callback_metrics.get(TRAIN_LOSS + "_epoch")
+        if loss is not None:
+            self._check(trainer, loss)
+
+    @staticmethod
+    def _check(trainer, loss: torch.Tensor) -> None:
+        if bool(torch.isfinite(loss.detach()).all()):
+            return
+        checkpoint = trainer.checkpoint_callback
+        last = getattr(checkpoint, "last_model_path", "") or "none yet"
+        raise DivergedError(
+            f"training diverged: loss is {float(loss)} at epoch {trainer.current_epoch}, step "
+            f"{trainer.global_step}; try a lower optimizer.lr. Last good checkpoint: {last}"
+        )
