@@ -15,9 +15,12 @@ from cifar.data.constants import MEAN, STD
 from cifar.data.dataset import EpochShuffleSampler, ImageArrayDataset
 from cifar.data.download import fetch
 from cifar.data.formats import FORMATS, LAYOUT_DIRS, Format, is_present, read_split
+from cifar.data.tensor_pipeline import TENSOR_RECIPES, BatchAugment, TensorBatches, tensor_augmentation
 from cifar.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
+
+PIPELINES = ("albumentations", "tensor")
 
 
 class CIFAR10DataModule(L.LightningDataModule):
@@ -46,12 +49,20 @@ class CIFAR10DataModule(L.LightningDataModule):
         pin_memory: bool = False,
         persistent_workers: bool = False,
         seed: int = 0,
+        pipeline: str = "albumentations",
     ):
         super().__init__()
         if format not in ("auto", *FORMATS):
             raise ConfigError(f"data.format={format!r} is unknown: expected auto, python or binary")
-        if augment not in RECIPES:
-            raise ConfigError(f"data.augment={augment!r} is unknown: expected one of {', '.join(RECIPES)}")
+        if pipeline not in PIPELINES:
+            raise ConfigError(f"data.pipeline={pipeline!r} is unknown: expected one of {', '.join(PIPELINES)}")
+        if pipeline == "tensor":
+            tensor_augmentation(augment)  # raises for recipes only albumentations has
+        elif augment not in RECIPES:
+            raise ConfigError(
+                f"data.augment={augment!r} is unknown: expected one of {', '.join(RECIPES)} "
+                f"(data.pipeline=tensor has {', '.join(TENSOR_RECIPES)})"
+            )
         _check_int("data.val_size", val_size, low=1)
         _check_int("data.batch_size", batch_size, low=1)
         if eval_batch_size is not None:
@@ -71,6 +82,8 @@ class CIFAR10DataModule(L.LightningDataModule):
         self.pin_memory = pin_memory
         self.persistent_workers = persistent_workers and num_workers > 0
         self.seed = seed
+        self.pipeline = pipeline
+        self._arrays: dict[str, tuple] = {}
         self.train_set: ImageArrayDataset | None = None
         self.val_set: ImageArrayDataset | None = None
         self.test_set: ImageArrayDataset | None = None
@@ -110,8 +123,9 @@ class CIFAR10DataModule(L.LightningDataModule):
                 )
             order = torch.randperm(len(full), generator=torch.Generator().manual_seed(self.split_seed)).numpy()
             val_idx, train_idx = order[: self.val_size], order[self.val_size :]
+            augmentation = build_augmentation(self.augment) if self.pipeline == "albumentations" else None
             self.train_set = ImageArrayDataset(
-                full.images[train_idx], full.labels[train_idx], build_augmentation(self.augment), seed=self.seed
+                full.images[train_idx], full.labels[train_idx], augmentation, seed=self.seed
             )
             self.val_set = ImageArrayDataset(full.images[val_idx], full.labels[val_idx])
             log.info("CIFAR-10 %s layout: %d train, %d val images", fmt, len(self.train_set), len(self.val_set))
@@ -121,9 +135,14 @@ class CIFAR10DataModule(L.LightningDataModule):
 
     # -- loaders ------------------------------------------------------------------------------
 
-    def _loader(self, dataset: ImageArrayDataset | None, batch_size: int, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: ImageArrayDataset | None, batch_size: int, shuffle: bool) -> DataLoader | TensorBatches:
         if dataset is None:
             raise RuntimeError("call setup() before asking for a dataloader")
+        if self.pipeline == "tensor":
+            return TensorBatches(
+                dataset.images, dataset.labels.numpy(), batch_size, device=self._device(), shuffle=shuffle,
+                augment=tensor_augmentation(self.augment) if shuffle else BatchAugment(), seed=self.seed,
+            )
         return DataLoader(
             dataset,
             batch_size=batch_size,
@@ -145,10 +164,20 @@ class CIFAR10DataModule(L.LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         return self.test_dataloader()
 
+    def _device(self) -> torch.device:
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return torch.device("cpu")
+        if trainer.world_size > 1:
+            raise ConfigError("data.pipeline=tensor runs on one device; use data.pipeline=albumentations with DDP")
+        return trainer.strategy.root_device
+
     # -- on the device ------------------------------------------------------------------------
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         images, labels = batch
+        if images.dtype != torch.uint8:  # the tensor pipeline normalized them already
+            return images, labels
         return normalize(images, self._mean_std(images.device)), labels
 
     def _mean_std(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

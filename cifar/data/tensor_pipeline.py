@@ -1,0 +1,137 @@
+"""The device-resident pipeline (``data.pipeline=tensor``): whole splits as tensors on the
+training device, augmented a batch at a time there.
+
+Each split is converted and normalized once (float32 on the device: GPU memory on a GPU, RAM on
+the CPU), shuffled every epoch with a randperm seeded by (seed, epoch), and augmented per batch
+with tensor operations: no per-sample Python work and no worker processes. Same splits and
+normalization as the albumentations pipeline.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from cifar.data.constants import MEAN, STD
+from cifar.data.dataset import stream_seed
+from cifar.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class BatchAugment:
+    """What happens to every training batch: translate by up to ``translate`` px (the image
+    zero-padded, i.e. a random crop from the padded image), horizontal flip (``random``: each
+    image with p=0.5; ``alternate``: random in the first epoch, then each image the opposite of
+    its previous epoch; ``none``), and ``cutout`` (a square of that side set to 0, the mean
+    colour after normalization; 0 = off)."""
+
+    translate: int = 0
+    flip: str = "none"
+    cutout: int = 0
+
+
+TENSOR_RECIPES: dict[str, BatchAugment] = {
+    "none": BatchAugment(),
+    "crop_flip": BatchAugment(translate=4, flip="random"),
+    "crop_altflip": BatchAugment(translate=2, flip="alternate"),
+    "crop_flip_cutout": BatchAugment(translate=4, flip="random", cutout=12),
+}
+
+
+def tensor_augmentation(name: str) -> BatchAugment:
+    if name not in TENSOR_RECIPES:
+        raise ConfigError(
+            f"data.augment={name!r} is not available with data.pipeline=tensor: expected one of "
+            f"{', '.join(TENSOR_RECIPES)} (or data.pipeline=albumentations for the others)"
+        )
+    return TENSOR_RECIPES[name]
+
+
+class TensorBatches:
+    """An iterable of ``(normalized float images [B, 3, 32, 32], labels [B])`` on ``device``.
+
+    Lightning calls ``sampler.set_epoch(epoch)`` before each training epoch (``sampler`` is the
+    object itself), so epoch N's order and augmentation depend on (seed, N) alone.
+    """
+
+    def __init__(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        batch_size: int,
+        device: torch.device | str = "cpu",
+        shuffle: bool = False,
+        augment: BatchAugment = BatchAugment(),
+        seed: int = 0,
+    ):
+        self.device = torch.device(device)
+        mean = torch.tensor(MEAN, device=self.device).view(1, 3, 1, 1)
+        std = torch.tensor(STD, device=self.device).view(1, 3, 1, 1)
+        pixels = torch.from_numpy(images).to(self.device).permute(0, 3, 1, 2)
+        self.images = ((pixels.float() / 255.0 - mean) / std).contiguous()
+        self.labels = torch.as_tensor(labels, dtype=torch.long, device=self.device)
+        self.black = (-mean / std).view(3)  # a zero pixel, normalized: the padding colour
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.augment = augment
+        self.seed = int(seed)
+        self.epoch = 0
+        self.sampler = self  # where Lightning looks for set_epoch
+        self.batch_sampler = None
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.labels) / self.batch_size)
+
+    def __iter__(self):
+        n = len(self.labels)
+        generator = torch.Generator().manual_seed(stream_seed(self.seed, self.epoch, 2))
+        order = torch.randperm(n, generator=generator) if self.shuffle else torch.arange(n)
+        flips = self._flips(n, generator)
+        order = order.to(self.device)
+        for start in range(0, n, self.batch_size):
+            index = order[start : start + self.batch_size]
+            images = self.images[index]
+            if self.augment.translate:
+                images = self._translate(images, generator)
+            if flips is not None:
+                images = torch.where(flips.to(self.device)[index].view(-1, 1, 1, 1), images.flip(3), images)
+            if self.augment.cutout:
+                images = self._cutout(images, generator)
+            yield images, self.labels[index]
+
+    def _flips(self, n: int, generator: torch.Generator) -> torch.Tensor | None:
+        if self.augment.flip == "random":
+            return torch.rand(n, generator=generator) < 0.5
+        if self.augment.flip == "alternate":  # a fixed random start per image, then alternate
+            start = torch.rand(n, generator=torch.Generator().manual_seed(stream_seed(self.seed, 3))) < 0.5
+            return start ^ bool(self.epoch % 2)
+        return None
+
+    def _translate(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        b, c, h, w = images.shape
+        p = self.augment.translate
+        padded = self.black.view(1, c, 1, 1).expand(b, c, h + 2 * p, w + 2 * p).clone()
+        padded[:, :, p : p + h, p : p + w] = images
+        dy = torch.randint(0, 2 * p + 1, (b,), generator=generator).to(self.device)
+        dx = torch.randint(0, 2 * p + 1, (b,), generator=generator).to(self.device)
+        rows = (dy.view(b, 1) + torch.arange(h, device=self.device)).view(b, 1, h, 1).expand(b, c, h, w + 2 * p)
+        cropped = padded.gather(2, rows)
+        cols = (dx.view(b, 1) + torch.arange(w, device=self.device)).view(b, 1, 1, w).expand(b, c, h, w)
+        return cropped.gather(3, cols)
+
+    def _cutout(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        b, _, h, w = images.shape
+        s = self.augment.cutout
+        cy = torch.randint(0, h, (b,), generator=generator).to(self.device).view(b, 1, 1)
+        cx = torch.randint(0, w, (b,), generator=generator).to(self.device).view(b, 1, 1)
+        y = torch.arange(h, device=self.device).view(1, h, 1)
+        x = torch.arange(w, device=self.device).view(1, 1, w)
+        top, left = cy - s // 2, cx - s // 2
+        inside = (y >= top) & (y < top + s) & (x >= left) & (x < left + s)
+        return images.masked_fill(inside.unsqueeze(1), 0.0)

@@ -1,0 +1,90 @@
+"""data.pipeline=tensor: device-resident batches, same splits and normalization, batch augmentation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from cifar.data.datamodule import CIFAR10DataModule
+from cifar.data.tensor_pipeline import BatchAugment, TensorBatches
+from cifar.errors import ConfigError
+from cifar.train import train
+from runs import TINY_RUN, compose_run
+
+
+def make_dm(data_dir, **kwargs) -> CIFAR10DataModule:
+    dm = CIFAR10DataModule(data_dir=str(data_dir), val_size=50, batch_size=16, num_workers=0, download=False, **kwargs)
+    dm.setup()
+    return dm
+
+
+def test_same_splits_and_normalization_as_the_albumentations_pipeline(tiny_data):
+    tensor, classic = make_dm(tiny_data, pipeline="tensor"), make_dm(tiny_data, pipeline="albumentations")
+    for a, b in zip(tensor.val_dataloader(), classic.val_dataloader()):
+        images, labels = classic.on_after_batch_transfer(b, 0)
+        same_images, same_labels = tensor.on_after_batch_transfer(a, 0)
+        torch.testing.assert_close(same_images, images)
+        assert torch.equal(same_labels, labels)
+    assert len(tensor.train_dataloader()) == len(classic.train_dataloader())
+
+
+def test_order_depends_on_seed_and_epoch_and_covers_every_image(tiny_arrays):
+    rows, labels = tiny_arrays["data_batch_1"]
+    images = np.ascontiguousarray(rows.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+    batches = TensorBatches(images, np.arange(len(images)), batch_size=7, shuffle=True, seed=5)
+
+    def order(epoch):
+        batches.set_epoch(epoch)
+        return torch.cat([y for _, y in batches]).tolist()
+
+    assert order(0) == order(0) and order(0) != order(1)
+    assert sorted(order(1)) == list(range(len(images)))
+
+
+def constant_images(n=64, value=200):
+    return np.full((n, 32, 32, 3), value, dtype=np.uint8)
+
+
+def test_translation_pads_with_black_and_keeps_the_centre():
+    batches = TensorBatches(constant_images(), np.zeros(64), batch_size=64, shuffle=True, augment=BatchAugment(translate=4))
+    images, _ = next(iter(batches))
+    reference = TensorBatches(constant_images(), np.zeros(64), batch_size=64).images
+    image_value, black = reference[0, :, 0, 0], batches.black
+    centre = images[:, :, 4:28, 4:28]
+    assert torch.allclose(centre, image_value.view(1, 3, 1, 1).expand_as(centre))
+    is_black = torch.isclose(images, black.view(1, 3, 1, 1)).all(1)
+    assert is_black.any()  # some shift happened
+    assert (is_black | torch.isclose(images, image_value.view(1, 3, 1, 1)).all(1)).all()
+
+
+def test_alternating_flip_flips_each_image_the_other_way_every_epoch():
+    ramp = np.tile((np.arange(32, dtype=np.uint8) * 8)[None, None, :, None], (16, 32, 1, 3))
+    batches = TensorBatches(ramp, np.arange(16), batch_size=16, augment=BatchAugment(flip="alternate"))
+    first = next(iter(batches))[0]
+    batches.set_epoch(1)
+    second = next(iter(batches))[0]
+    flipped_first = first[:, 0, 0, 0] > first[:, 0, 0, -1]
+    flipped_second = second[:, 0, 0, 0] > second[:, 0, 0, -1]
+    assert torch.equal(flipped_first, ~flipped_second)
+    assert flipped_first.any() and (~flipped_first).any()
+
+
+def test_cutout_zeroes_one_square_per_image():
+    batches = TensorBatches(constant_images(), np.zeros(64), batch_size=64, augment=BatchAugment(cutout=8))
+    images, _ = next(iter(batches))
+    zeros = (images == 0).all(1).flatten(1).sum(1)
+    assert zeros.max() == 64 and zeros.min() > 0  # 8x8, less where it leaves the image
+
+
+def test_unknown_combination_is_named(tiny_data):
+    with pytest.raises(ConfigError, match=r"data\.augment='flip_affine_cutout' is not available with data\.pipeline=tensor"):
+        CIFAR10DataModule(data_dir=str(tiny_data), pipeline="tensor", augment="flip_affine_cutout")
+    with pytest.raises(ConfigError, match=r"data\.pipeline='dali' is unknown"):
+        CIFAR10DataModule(data_dir=str(tiny_data), pipeline="dali")
+
+
+def test_trains_end_to_end_with_the_tensor_pipeline(tmp_path, tiny_data):
+    metrics = train(compose_run(tmp_path, *TINY_RUN, "logger=none", "data.pipeline=tensor",
+                                "data.augment=crop_flip_cutout", data_dir=tiny_data))
+    assert metrics["epochs"] == 2 and 0.0 <= metrics["test/acc"] <= 1.0
