@@ -4,7 +4,7 @@ Checkpoints written by ``cifar.train`` carry the resolved run config as their hy
 so the network is rebuilt from ``model`` in that config and gets the ``net.*`` weights; no
 command-line overrides need to match. Loading uses ``torch.load(weights_only=True)``: tensors
 and plain containers only, so a file crafted to run code when unpickled is refused and its code
-never runs.
+never runs; and the model config it carries may only name classes from ``cifar.models``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from cifar.data.constants import MEAN, STD
 from cifar.errors import CifarError
 
 NET_PREFIX = "net."
+MODEL_PACKAGE = "cifar.models."  # the only code a checkpoint's config may name
 
 
 class CheckpointError(CifarError):
@@ -63,16 +64,34 @@ def load_trained_model(path: str | Path) -> TrainedModel:
     if "model" not in hparams:
         raise CheckpointError(f"{path}: no model config inside: not written by cifar.train")
     config = OmegaConf.create(hparams)
+    for target in _targets(hparams["model"]):
+        if not target.startswith(MODEL_PACKAGE):
+            raise CheckpointError(
+                f"{path}: refused: its model config names {target!r}; only networks from "
+                f"{MODEL_PACKAGE}* are rebuilt from checkpoints"
+            )
     try:
         net = instantiate(config.model)
     except Exception as exc:  # noqa: BLE001 - any failure here is the checkpoint's config
         raise CheckpointError(f"{path}: cannot rebuild its model {config.model.get('_target_')}: {exc}") from None
+    if not isinstance(net, nn.Module):
+        raise CheckpointError(f"{path}: its model config does not build a network ({type(net).__name__})")
     weights = {k[len(NET_PREFIX) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(NET_PREFIX)}
     try:
         net.load_state_dict(weights)
     except RuntimeError as exc:
         raise CheckpointError(f"{path}: weights do not fit {config.model._target_}: {str(exc).splitlines()[0]}") from None
     return TrainedModel(net=net.eval(), config=config, path=path, epoch=checkpoint.get("epoch"))
+
+
+def _targets(node: Any) -> list[str]:
+    """Every ``_target_`` in a nested config (what ``instantiate`` would call)."""
+    if isinstance(node, dict):
+        found = [str(node["_target_"])] if "_target_" in node else []
+        return found + [t for value in node.values() for t in _targets(value)]
+    if isinstance(node, list):
+        return [t for value in node for t in _targets(value)]
+    return []
 
 
 class NormalizedClassifier(nn.Module):

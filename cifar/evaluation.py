@@ -40,7 +40,9 @@ def evaluate(net: nn.Module, loader: DataLoader, device: torch.device, flip_tta:
     confusion = MulticlassConfusionMatrix(num_classes=NUM_CLASSES).to(device)
     total_loss, count = 0.0, 0
     for images, labels in loader:
-        x, y = normalize(images.to(device)), labels.to(device)
+        x, y = images.to(device), labels.to(device)
+        if x.dtype == torch.uint8:  # (the tensor pipeline yields normalized floats already)
+            x = normalize(x)
         if flip_tta:
             probs = (F.softmax(net(x), dim=1) + F.softmax(net(x.flip(3)), dim=1)) / 2
             loss = F.nll_loss(probs.clamp_min(1e-12).log(), y, reduction="sum")

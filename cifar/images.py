@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
-from torchvision.io import ImageReadMode, decode_image, read_file
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torchvision.transforms.v2 import functional as TF
 
 from cifar.errors import DataError
@@ -14,25 +15,29 @@ SIZE = 32
 
 
 def load_image(path: str | Path) -> torch.Tensor:
-    """Any PNG/JPEG (also GIF/WebP), any size -> uint8 RGB [3, 32, 32].
+    """Any PNG/JPEG (also GIF, WebP, BMP, TIFF), any size -> uint8 RGB [3, 32, 32].
 
-    Grayscale is repeated to three channels; transparency is composited over white; the shorter
-    side is resized to 32 px (antialiased) and the centre 32x32 kept, so the aspect ratio holds.
+    Decoded with Pillow (torchvision 0.29's decoder mangles palette PNGs in RGBA mode, and is
+    deprecated): EXIF orientation applied, 16-bit scaled to 8, grayscale and palette expanded,
+    transparency composited over white; then the shorter side is resized to 32 px
+    (antialiased) and the centre 32x32 kept, so the aspect ratio holds.
     """
     path = Path(path)
     try:
-        image = decode_image(read_file(str(path)), mode=ImageReadMode.UNCHANGED)
-    except (RuntimeError, ValueError, OSError):
-        raise DataError(f"{path}: not a readable image (expected JPEG, PNG, WebP or GIF)") from None
-    if image.ndim != 3 or image.shape[0] not in (1, 2, 3, 4):
-        raise DataError(f"{path}: unsupported image layout {list(image.shape)}")
-    if image.shape[0] in (2, 4):  # with alpha: composite over white
-        colour, alpha = image[:-1].float(), image[-1:].float() / 255.0
-        image = (colour * alpha + 255.0 * (1.0 - alpha)).round().to(torch.uint8)
-    if image.shape[0] == 1:
-        image = image.expand(3, -1, -1)
-    image = TF.resize(image, SIZE, antialias=True)
-    return TF.center_crop(image, [SIZE, SIZE]).contiguous()
+        with Image.open(path) as opened:
+            image = ImageOps.exif_transpose(opened)
+            image.load()
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        raise DataError(f"{path}: not a readable image (expected JPEG, PNG, WebP, GIF, BMP or TIFF)") from None
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # high bit depth grayscale
+        values = np.asarray(image, dtype=np.float64)
+        scale = 255.0 / 65535.0 if image.mode.startswith("I") else 255.0 / max(float(values.max()), 1.0)
+        image = Image.fromarray(np.clip(values * scale, 0, 255).round().astype(np.uint8), mode="L")
+    rgba = image.convert("RGBA")
+    rgb = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
+    tensor = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)
+    tensor = TF.resize(tensor, SIZE, antialias=True)
+    return TF.center_crop(tensor, [SIZE, SIZE]).contiguous()
 
 
 def list_inputs(inputs: str | Path) -> list[Path]:

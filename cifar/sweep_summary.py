@@ -19,7 +19,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from cifar import metric_names as M
-from cifar.reports import atomic_write_text, write_csv
+from cifar.reports import atomic_write_text, exclusive_lock, write_csv
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def read_job(job_dir: Path) -> dict[str, Any]:
     row: dict[str, Any] = {"job": job_dir.name, "overrides": " ".join(str(o) for o in overrides)}
     metrics_file = job_dir / "metrics.json"
     if not metrics_file.is_file():
-        return {**row, "status": "failed", "error": "no metrics.json (killed, or crashed before the end)"}
+        return {**row, "status": "missing", "error": "no metrics.json yet: still running, killed, or crashed"}
     metrics = json.loads(metrics_file.read_text())
     status = metrics.get("status", "ok")
     name = metrics.get("optimized_metric", M.VAL_ACC_BEST)
@@ -53,7 +53,13 @@ def read_job(job_dir: Path) -> dict[str, Any]:
 
 
 def summarize(sweep_dir: str | Path) -> list[dict[str, Any]]:
+    """Write summary.csv/md from the job folders now there (jobs in parallel take turns)."""
     sweep_dir = Path(sweep_dir)
+    with exclusive_lock(sweep_dir / ".summary.lock"):
+        return _summarize(sweep_dir)
+
+
+def _summarize(sweep_dir: Path) -> list[dict[str, Any]]:
     jobs = sorted(
         (d for d in sweep_dir.iterdir() if (d / ".hydra" / "overrides.yaml").is_file()),
         key=lambda d: (len(d.name), d.name),

@@ -137,6 +137,10 @@ def check_optimized_metric(cfg: DictConfig) -> None:
         raise ConfigError(f"optimized_metric={name!r} is unknown: expected one of {', '.join(OPTIMIZABLE)}")
     if name.startswith("test/") and not cfg.test_after_fit:
         raise ConfigError(f"optimized_metric={name} needs test_after_fit=true")
+    direction = HydraConfig.get().sweeper.get("direction") if HydraConfig.initialized() else None
+    wanted = "minimize" if name.endswith("loss") else "maximize"
+    if isinstance(direction, str) and direction != wanted:
+        raise ConfigError(f"optimized_metric={name} should be {wanted}d: set hydra.sweeper.direction={wanted}")
 
 
 def _value(x: Any) -> float | None:

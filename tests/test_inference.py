@@ -103,6 +103,12 @@ def test_images_become_32x32_rgb_as_a_user_expects(tmp_path):
     wide[:, 32:64] = 200  # the middle third survives the centre crop
     Image.fromarray(wide).save(tmp_path / "wide.png")
     assert load_image(tmp_path / "wide.png").float().mean() > 190
+    palette = Image.new("P", (40, 40))
+    palette.putpalette([255, 0, 0] + [0] * 765)
+    palette.save(tmp_path / "palette.png")
+    assert load_image(tmp_path / "palette.png").view(3, -1).unique(dim=1).tolist() == [[255], [0], [0]]
+    Image.fromarray(np.full((20, 30), 65535, dtype=np.uint16)).save(tmp_path / "deep.png")  # 16-bit
+    assert torch.equal(load_image(tmp_path / "deep.png"), torch.full((3, 32, 32), 255, dtype=torch.uint8))
     (tmp_path / "x.jpg").write_bytes(b"\xff\xd8 truncated")
     with pytest.raises(DataError, match=r"x\.jpg: not a readable image"):
         load_image(tmp_path / "x.jpg")
@@ -156,3 +162,14 @@ def test_checkpoint_that_would_run_code_is_refused(tmp_path):
         load_checkpoint_file(tmp_path / "junk.ckpt")
     with pytest.raises(CheckpointError, match=r"missing\.ckpt: checkpoint not found"):
         load_checkpoint_file(tmp_path / "missing.ckpt")
+
+
+def test_checkpoint_naming_foreign_code_as_its_model_is_refused(tmp_path, trained, capsys):
+    ckpt, _ = trained
+    checkpoint = torch.load(ckpt, weights_only=True)
+    checkpoint["hyper_parameters"]["model"] = {"_target_": "builtins.print", "_args_": ["pwned"]}
+    evil = tmp_path / "evil.ckpt"
+    torch.save(checkpoint, evil)
+    with pytest.raises(CheckpointError, match=r"evil\.ckpt: refused: its model config names 'builtins\.print'"):
+        load_trained_model(evil)
+    assert "pwned" not in capsys.readouterr().out

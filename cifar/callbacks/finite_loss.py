@@ -37,11 +37,13 @@ class FiniteLossCallback(L.Callback):
 
     @staticmethod
     def _check(trainer, loss: torch.Tensor) -> None:
-        if bool(torch.isfinite(loss.detach()).all()):
+        finite = bool(torch.isfinite(loss.detach()).all())
+        # every rank takes the same decision, so none waits forever in the next all-reduce
+        if not trainer.strategy.reduce_boolean_decision(not finite, all=False):
             return
         checkpoint = trainer.checkpoint_callback
         last = getattr(checkpoint, "last_model_path", "") or "none yet"
         raise DivergedError(
-            f"training diverged: loss is {float(loss)} at epoch {trainer.current_epoch}, step "
+            f"training diverged: loss is {float(loss) if not finite else 'not finite on another rank'} at epoch {trainer.current_epoch}, step "
             f"{trainer.global_step}; try a lower optimizer.lr. Last good checkpoint: {last}"
         )

@@ -17,8 +17,6 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from torchvision.datasets.utils import calculate_md5, extract_archive
 
 from cifar.data.formats import LAYOUT_DIRS, Format, is_present
 from cifar.errors import DataError
+from cifar.reports import exclusive_lock
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +64,7 @@ def fetch(data_dir: str | Path, fmt: Format, url: str | None = None, md5: str | 
     md5 = (md5 or official.md5).lower()
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    with _exclusive(data_dir / ".fetch.lock"):  # parallel jobs: one downloads, the others wait
+    with exclusive_lock(data_dir / ".fetch.lock"):  # parallel jobs: one downloads, the others wait
         if is_present(data_dir, fmt):
             return target
         _remove_leftovers(data_dir)
@@ -124,22 +123,6 @@ def extract_atomically(archive: Path, data_dir: Path, fmt: Format) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return data_dir / layout
-
-
-@contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    """An advisory lock across processes (a no-op where fcntl is missing)."""
-    try:
-        import fcntl
-    except ImportError:  # Windows
-        yield
-        return
-    with open(lock_path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _remove_leftovers(data_dir: Path) -> None:
