@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 DATA   ?= data
 SHARED ?= ../shared
 
-.PHONY: install test test-slow data train tensorboard clean
+.PHONY: install test test-slow data train bench tensorboard clean
 
 ## install: create .venv and install the package (editable) with its test, export and sweep extras
 install:
@@ -27,6 +27,11 @@ data:
 ## train: one default training run (override with ARGS="model=... trainer.max_epochs=...")
 train:
 	$(PY) -m cifar.train $(ARGS)
+
+## bench: the benchmark set (figures in outputs/bench/*.json); not part of `make test`
+bench:
+	$(PY) -m cifar.bench latency
+	$(PY) -m cifar.bench overhead --model smallnet --steps 100 --rounds 3
 
 ## tensorboard: review every run under outputs/
 tensorboard:
