@@ -50,7 +50,8 @@ def build(node: DictConfig, what: str, **kwargs: Any) -> Any:
 
 def build_module(cfg: DictConfig) -> ImageClassifier:
     scheduler = cfg.scheduler.get("scheduler")
-    return ImageClassifier(
+    speed = cfg.get("speed") or {}
+    module = ImageClassifier(
         net=build(cfg.model, "model"),
         optimizer=build(cfg.optimizer, "optimizer"),
         scheduler=build(scheduler, "scheduler") if scheduler is not None else None,
@@ -59,7 +60,19 @@ def build_module(cfg: DictConfig) -> ImageClassifier:
         loss=cfg.loss,
         label_smoothing=cfg.label_smoothing,
         run_config=OmegaConf.to_container(cfg, resolve=True),
+        channels_last=bool(speed.get("channels_last", False)),
     )
+    if speed.get("compile"):
+        # in place: parameter names (and so checkpoints) stay those of the plain network
+        module.net.compile(mode=speed.get("compile_mode", "default"))
+    return module
+
+
+def apply_global_speed_settings(cfg: DictConfig) -> None:
+    """Process-wide switches: TF32 matmuls and convolutions on GPUs that have them."""
+    if (cfg.get("speed") or {}).get("tf32"):
+        torch.set_float32_matmul_precision("high")
+        torch.backends.cudnn.allow_tf32 = True
 
 
 def build_group(group: DictConfig | None, what: str) -> list[Any]:

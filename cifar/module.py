@@ -35,6 +35,7 @@ class ImageClassifier(L.LightningModule):
             that end in LogSoftmax).
         run_config: the resolved run config, saved as hyperparameters so that the checkpoint and
             TensorBoard carry it.
+        channels_last: keep the network's weights and its inputs in NHWC memory format.
     """
 
     def __init__(
@@ -48,6 +49,7 @@ class ImageClassifier(L.LightningModule):
         label_smoothing: float = 0.0,
         num_classes: int = 10,
         run_config: dict[str, Any] | None = None,
+        channels_last: bool = False,
     ):
         super().__init__()
         if loss not in LOSSES:
@@ -66,6 +68,9 @@ class ImageClassifier(L.LightningModule):
         self.scheduler_monitor = scheduler_monitor
         self.loss_name = loss
         self.label_smoothing = label_smoothing
+        self.channels_last = channels_last
+        if channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
 
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
@@ -74,6 +79,8 @@ class ImageClassifier(L.LightningModule):
         self.val_acc_best.persistent(True)  # kept in checkpoints, so a resumed run keeps its best
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         return self.net(x)
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

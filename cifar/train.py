@@ -26,7 +26,7 @@ from cifar.callbacks import TargetAccuracyCallback
 from cifar.checkpoint import load_checkpoint_file
 from cifar.config_checks import check_config
 from cifar.errors import CifarError, ConfigError
-from cifar.instantiate import build, build_module, build_trainer, resolve_precision
+from cifar.instantiate import apply_global_speed_settings, build, build_module, build_trainer, resolve_precision
 from cifar.reports import write_json
 from cifar.sweep_summary import summarize
 
@@ -44,6 +44,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         check_resume_checkpoint(cfg)
     output_dir = Path(cfg.paths.output_dir)
     resolve_precision(cfg)
+    apply_global_speed_settings(cfg)
     L.seed_everything(cfg.seed, workers=True)
 
     datamodule = build(cfg.data, "data")

@@ -79,3 +79,17 @@ def test_config_mistakes_fail_before_training(tmp_path, tiny_data):
 def test_out_of_range_values_name_the_option_and_the_range(tmp_path, tiny_data, override, message):
     with pytest.raises(ConfigError, match=message):
         run(tmp_path, tiny_data, override)
+
+
+def test_channels_last_gives_the_same_results(tmp_path, tiny_data):
+    plain = run(tmp_path / "a", tiny_data, "logger=none", "trainer.max_epochs=1")
+    nhwc = run(tmp_path / "b", tiny_data, "logger=none", "trainer.max_epochs=1", "speed.channels_last=true")
+    assert nhwc["val/loss"] == pytest.approx(plain["val/loss"], abs=1e-3)
+
+
+@pytest.mark.slow
+def test_compiled_network_trains_and_its_checkpoint_loads(tmp_path, tiny_data):
+    from cifar.checkpoint import load_trained_model
+
+    metrics = run(tmp_path, tiny_data, "logger=none", "trainer.max_epochs=1", "speed.compile=true")
+    assert type(load_trained_model(metrics["best_checkpoint"]).net).__name__ == "SmallNet"
