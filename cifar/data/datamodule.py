@@ -83,7 +83,6 @@ class CIFAR10DataModule(L.LightningDataModule):
         self.persistent_workers = persistent_workers and num_workers > 0
         self.seed = seed
         self.pipeline = pipeline
-        self._arrays: dict[str, tuple] = {}
         self.train_set: ImageArrayDataset | None = None
         self.val_set: ImageArrayDataset | None = None
         self.test_set: ImageArrayDataset | None = None
