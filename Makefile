@@ -31,6 +31,8 @@ train:
 ## bench: the benchmark set (figures in outputs/bench/*.json); not part of `make test`
 bench:
 	$(PY) -m cifar.bench latency
+	$(PY) -m cifar.bench throughput
+	$(PY) -m cifar.bench data
 	$(PY) -m cifar.bench overhead --model smallnet --steps 100 --rounds 3
 
 ## tensorboard: review every run under outputs/

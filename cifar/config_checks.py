@@ -32,7 +32,7 @@ RULES: list[tuple[str, Callable[[Any], bool], str]] = [
     ("trainer.log_every_n_steps", lambda v: _integer(v) and v >= 1, "an integer >= 1"),
     ("data.batch_size", lambda v: _integer(v) and v >= 1, "an integer >= 1"),
     ("data.eval_batch_size", lambda v: v is None or (_integer(v) and v >= 1), "null or an integer >= 1"),
-    ("data.val_size", lambda v: _integer(v) and v >= 1, "an integer >= 1 (and below the training-set size)"),
+    ("data.val_size", lambda v: _integer(v) and v >= 0, "an integer >= 0 (and below the training-set size)"),
     ("data.num_workers", lambda v: _integer(v) and v >= 0, "an integer >= 0"),
     ("callbacks.early_stopping.patience", lambda v: _integer(v) and v >= 1, "an integer >= 1"),
 ]
@@ -46,3 +46,24 @@ def check_config(cfg: DictConfig) -> None:
             continue
         if not test(value):
             raise ConfigError(f"{option}={value!r} is out of range: expected {expected}")
+    if OmegaConf.select(cfg, "data.val_size", default=None) == 0:
+        check_no_validation_needed(cfg)
+
+
+def check_no_validation_needed(cfg: DictConfig) -> None:
+    """With ``data.val_size=0`` nothing may wait for a ``val/`` metric."""
+    needs = []
+    if str(cfg.get("optimized_metric", "")).startswith("val/"):
+        needs.append(f"optimized_metric={cfg.optimized_metric}")
+    if str(OmegaConf.select(cfg, "scheduler.monitor", default=None) or "").startswith("val/"):
+        needs.append(f"scheduler.monitor={cfg.scheduler.monitor}")
+    for name, node in (cfg.get("callbacks") or {}).items():
+        monitor = node.get("monitor") if node is not None else None
+        if isinstance(monitor, str) and monitor.startswith("val/"):
+            needs.append(f"callbacks.{name}.monitor={monitor}")
+    if needs:
+        raise ConfigError(
+            f"data.val_size=0 leaves no validation set, but {', '.join(needs)} need(s) one: set "
+            "optimized_metric=test/acc, remove or re-point those callbacks (e.g. ~callbacks.early_stopping, "
+            "callbacks.model_checkpoint.monitor=null), or keep a validation split"
+        )

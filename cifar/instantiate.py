@@ -14,16 +14,25 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from cifar.errors import CifarError, ConfigError
+from cifar.hardware import cpu_bf16_flags
 from cifar.module import ImageClassifier
 
 
 def resolve_precision(cfg: DictConfig) -> str:
-    """``precision: null`` means 16-mixed on a CUDA GPU and 32-true elsewhere."""
-    if cfg.get("precision") is None:
+    """``precision: null`` means 16-mixed on a CUDA GPU and 32-true elsewhere; ``precision: auto``
+    the same, except bf16-mixed on a CPU with bf16 instructions (``amx_bf16``/``avx512_bf16``)."""
+    wanted = cfg.get("precision")
+    if wanted is None or wanted == "auto":
         accelerator = str(cfg.trainer.get("accelerator", "auto"))
         on_cuda = accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+        if on_cuda:
+            chosen = "16-mixed"
+        elif wanted == "auto" and accelerator in ("auto", "cpu") and cpu_bf16_flags():
+            chosen = "bf16-mixed"
+        else:
+            chosen = "32-true"
         with open_dict(cfg):
-            cfg.precision = "16-mixed" if on_cuda else "32-true"
+            cfg.precision = chosen
     return cfg.precision
 
 
@@ -61,6 +70,9 @@ def build_module(cfg: DictConfig) -> ImageClassifier:
         label_smoothing=cfg.label_smoothing,
         run_config=OmegaConf.to_container(cfg, resolve=True),
         channels_last=bool(speed.get("channels_last", False)),
+        loss_reduction=cfg.get("loss_reduction", "mean"),
+        param_groups=OmegaConf.to_container(cfg.param_groups, resolve=True) if cfg.get("param_groups") else [],
+        tta=cfg.get("tta", "none"),
     )
     if speed.get("compile"):
         # in place: parameter names (and so checkpoints) stay those of the plain network

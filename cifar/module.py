@@ -15,8 +15,11 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from cifar import metric_names as M
 from cifar.errors import ConfigError
+from cifar.param_groups import build_param_groups
+from cifar.tta import check_level, tta_logits
 
 LOSSES = ("cross_entropy", "nll")
+REDUCTIONS = ("mean", "sum")
 INTERVALS = ("epoch", "step")
 
 
@@ -33,6 +36,12 @@ class ImageClassifier(L.LightningModule):
         scheduler_monitor: the metric a ReduceLROnPlateau scheduler watches (e.g. ``val/acc``).
         loss: ``cross_entropy`` (on logits, with ``label_smoothing``) or ``nll`` (for networks
             that end in LogSoftmax).
+        loss_reduction: ``mean`` over the batch, or ``sum`` (the learning rate then scales with
+            the batch size); ``train/loss`` is logged as the mean either way.
+        param_groups: optimizer parameter groups with their own lr/decay scales (see
+            ``cifar/param_groups.py``); empty = one group.
+        tta: test-time augmentation in the test step: ``none``, ``flip`` or ``flip_translate``
+            (``cifar/tta.py``); ``test/acc_no_tta`` is logged beside ``test/acc`` when it is on.
         run_config: the resolved run config, saved as hyperparameters so that the checkpoint and
             TensorBoard carry it.
         channels_last: keep the network's weights and its inputs in NHWC memory format.
@@ -50,6 +59,9 @@ class ImageClassifier(L.LightningModule):
         num_classes: int = 10,
         run_config: dict[str, Any] | None = None,
         channels_last: bool = False,
+        loss_reduction: str = "mean",
+        param_groups: list[dict[str, Any]] | None = None,
+        tta: str = "none",
     ):
         super().__init__()
         if loss not in LOSSES:
@@ -58,6 +70,8 @@ class ImageClassifier(L.LightningModule):
             raise ConfigError(f"label_smoothing={label_smoothing} is out of range: expected 0 <= value < 1")
         if loss == "nll" and label_smoothing:
             raise ConfigError("label_smoothing must be 0 with loss=nll (use loss=cross_entropy to smooth labels)")
+        if loss_reduction not in REDUCTIONS:
+            raise ConfigError(f"loss_reduction={loss_reduction!r} is unknown: expected mean or sum")
         if scheduler_interval not in INTERVALS:
             raise ConfigError(f"scheduler.interval={scheduler_interval!r} is unknown: expected epoch or step")
         self.save_hyperparameters(run_config or {}, logger=True)
@@ -69,12 +83,16 @@ class ImageClassifier(L.LightningModule):
         self.loss_name = loss
         self.label_smoothing = label_smoothing
         self.channels_last = channels_last
+        self.loss_reduction = loss_reduction
+        self.param_group_specs = list(param_groups or [])
+        self.tta = check_level(tta)
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
 
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.test_acc_no_tta = MulticlassAccuracy(num_classes, average="micro")
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # kept in checkpoints, so a resumed run keeps its best
 
@@ -85,8 +103,8 @@ class ImageClassifier(L.LightningModule):
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if self.loss_name == "nll":
-            return F.nll_loss(outputs, targets)
-        return F.cross_entropy(outputs, targets, label_smoothing=self.label_smoothing)
+            return F.nll_loss(outputs, targets, reduction=self.loss_reduction)
+        return F.cross_entropy(outputs, targets, label_smoothing=self.label_smoothing, reduction=self.loss_reduction)
 
     # -- steps --------------------------------------------------------------------------------
 
@@ -95,17 +113,21 @@ class ImageClassifier(L.LightningModule):
         outputs = self(images)
         loss = self.loss(outputs, targets)
         self.train_acc(outputs.detach(), targets)
-        self.log(M.TRAIN_LOSS, loss, on_step=True, on_epoch=True, prog_bar=True)
+        mean_loss = loss.detach() / len(targets) if self.loss_reduction == "sum" else loss
+        self.log(M.TRAIN_LOSS, mean_loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(targets))
         self.log(M.TRAIN_ACC, self.train_acc, on_step=False, on_epoch=True)
         return loss
 
-    def _eval_step(self, batch, accuracy: MulticlassAccuracy, loss_name: str, acc_name: str) -> dict[str, torch.Tensor]:
+    def _eval_step(self, batch, accuracy: MulticlassAccuracy, loss_name: str, acc_name: str,
+                   tta: str = "none") -> dict[str, torch.Tensor]:
         images, targets = batch
-        outputs = self(images)
+        outputs = tta_logits(self, images, tta)
         loss = self.loss(outputs, targets)
+        if self.loss_reduction == "sum":
+            loss = loss / len(targets)
         preds = outputs.argmax(dim=1)
         accuracy(preds, targets)
-        self.log(loss_name, loss, on_step=False, on_epoch=True, prog_bar=True)
+        self.log(loss_name, loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(targets))
         self.log(acc_name, accuracy, on_step=False, on_epoch=True, prog_bar=True)
         confidence = outputs.detach().float().softmax(dim=1).amax(dim=1)  # softmax of log-probs is probs too
         return {"preds": preds, "targets": targets, "confidence": confidence}
@@ -120,7 +142,11 @@ class ImageClassifier(L.LightningModule):
         self.log(M.VAL_ACC_BEST, self.val_acc_best.compute(), prog_bar=True)
 
     def test_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
-        return self._eval_step(batch, self.test_acc, M.TEST_LOSS, M.TEST_ACC)
+        if self.tta != "none":
+            images, targets = batch
+            self.test_acc_no_tta(self(images).argmax(dim=1), targets)
+            self.log(M.TEST_ACC_NO_TTA, self.test_acc_no_tta, on_step=False, on_epoch=True)
+        return self._eval_step(batch, self.test_acc, M.TEST_LOSS, M.TEST_ACC, tta=self.tta)
 
     def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
@@ -130,7 +156,12 @@ class ImageClassifier(L.LightningModule):
     # -- optimization -------------------------------------------------------------------------
 
     def configure_optimizers(self):
-        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.param_group_specs:
+            given = getattr(self.optimizer_factory, "keywords", {})
+            params = build_param_groups(self.net, self.param_group_specs, given.get("lr"), given.get("weight_decay"))
+        else:
+            params = [p for p in self.parameters() if p.requires_grad]
+        optimizer = self.optimizer_factory(params=params)
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer=optimizer, **self._schedule_length())

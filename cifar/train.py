@@ -62,7 +62,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     best_path = checkpoint.best_model_path if checkpoint is not None else ""
     ckpt = "best" if best_path else None
     results: dict[str, Any] = {}
-    results.update(trainer.validate(module, datamodule=datamodule, ckpt_path=ckpt, verbose=False)[0])
+    if datamodule.val_size:
+        results.update(trainer.validate(module, datamodule=datamodule, ckpt_path=ckpt, verbose=False)[0])
     if cfg.test_after_fit:
         results.update(trainer.test(module, datamodule=datamodule, ckpt_path=ckpt)[0])
 
@@ -73,6 +74,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         M.VAL_LOSS: _value(results.get(M.VAL_LOSS)),
         M.TEST_ACC: _value(results.get(M.TEST_ACC)),
         M.TEST_LOSS: _value(results.get(M.TEST_LOSS)),
+        M.TEST_ACC_NO_TTA: _value(results.get(M.TEST_ACC_NO_TTA)),
         "epochs": trainer.fit_loop.epoch_progress.current.completed,
         "steps": trainer.global_step,
         "stopped_early": trainer.fit_loop.epoch_progress.current.completed < (trainer.max_epochs or 0),

@@ -7,7 +7,8 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
 
 # small and quick: the tiny data sets of conftest.py, 2 epochs, no worker processes
 TINY_RUN = [

@@ -30,3 +30,50 @@ def test_latency_covers_every_model(tmp_path):
                              "--runs", "3", "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert [r["model"] for r in json.loads(out.read_text())["results"]] == ["smallnet", "netv2"]
+
+
+def run_bench(*args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "cifar.bench", *args], cwd=ROOT, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result
+
+
+def test_throughput_reports_every_model_and_variant_asked_for(tmp_path):
+    out = tmp_path / "throughput.json"
+    result = run_bench("throughput", "--models", "smallnet,basiccnn", "--variants", "eager,channels_last",
+                       "--batch-size", "8", "--eval-batch-size", "8", "--steps", "1", "--warmup", "1",
+                       "--latency-runs", "2", "--json", str(out))
+    report = json.loads(out.read_text())
+    assert [(r["model"], r["variant"]) for r in report["results"]] == [
+        ("smallnet", "eager"), ("smallnet", "channels_last"), ("basiccnn", "eager"), ("basiccnn", "channels_last")]
+    for row in report["results"]:
+        assert row["train_images_per_s"] > 0 and row["infer_images_per_s"] > 0 and row["batch1_ms"] > 0
+    assert "| smallnet | channels_last |" in result.stdout
+    assert report["device"].startswith("cpu: ")
+
+
+def test_throughput_refuses_an_unknown_variant_or_model(tmp_path):
+    for args in (["--variants", "eager,turbo"], ["--models", "smallnet,nosuchnet"]):
+        result = subprocess.run([sys.executable, "-m", "cifar.bench", "throughput", *args, "--json",
+                                 str(tmp_path / "x.json")], cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert result.returncode != 0
+        assert ("turbo" if "turbo" in args[1] else "nosuchnet") in result.stderr
+
+
+def test_data_compares_every_pipeline_with_the_fastest_model(tmp_path):
+    reference = tmp_path / "throughput.json"
+    run_bench("throughput", "--models", "smallnet", "--variants", "eager", "--batch-size", "8", "--eval-batch-size",
+              "8", "--steps", "1", "--warmup", "1", "--latency-runs", "2", "--json", str(reference))
+    model_rate = json.loads(reference.read_text())["results"][0]["train_images_per_s"]
+    out = tmp_path / "data.json"
+    result = run_bench("data", "--images", "64", "--batch-size", "16", "--epochs", "1", "--reference", str(reference),
+                       "--json", str(out))
+    report = json.loads(out.read_text())
+    assert report["fastest_model"]["model"] == "smallnet" and report["fastest_model"]["source"] == str(reference)
+    pipelines = {(r["pipeline"], r["augment"]) for r in report["results"]}
+    assert ("albumentations", "flip_affine_cutout") in pipelines and ("tensor", "crop_altflip") in pipelines
+    for row in report["results"]:
+        assert row["x_fastest_model"] == round(row["images_per_s"] / model_rate, 2)
+        assert row["meets_target"] == (row["x_fastest_model"] >= 3.0)
+    assert "| tensor | crop_flip |" in result.stdout

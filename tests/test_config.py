@@ -20,6 +20,7 @@ from cifar.callbacks import (
     SamplePredictionsCallback,
     TargetAccuracyCallback,
     TrainingCurvesCallback,
+    WhiteningInit,
 )
 from cifar.data.datamodule import CIFAR10DataModule
 from cifar.instantiate import build, build_group, build_module, build_trainer, resolve_precision
@@ -114,7 +115,7 @@ def test_callbacks_options(tmp_path, name):
         assert kinds == {
             ModelCheckpoint, EarlyStopping, LearningRateMonitor, TQDMProgressBar, ConfusionMatrixCallback,
             TrainingCurvesCallback, TargetAccuracyCallback, SamplePredictionsCallback, FiniteLossCallback,
-            EpochSeedCallback,
+            EpochSeedCallback, WhiteningInit,
         }
         stopper = next(c for c in callbacks if isinstance(c, EarlyStopping))
         assert stopper.monitor == "val/acc" and stopper.patience == 10
@@ -177,6 +178,21 @@ RECIPES = {
                    "data.batch_size": 32, "trainer.max_epochs": 100, "callbacks.early_stopping": None,
                    "callbacks.model_checkpoint.monitor": "val/acc"},
 }
+SPEEDRUN94 = {"model._target_": "cifar.models.speednet.SpeedNet", "model.widths": [64, 256, 256],
+              "optimizer._target_": "torch.optim.SGD", "optimizer.lr": 11.5 / (1024 * (1 + 1 / 0.15)),
+              "optimizer.momentum": 0.85, "optimizer.nesterov": True, "optimizer.weight_decay": 0.0153 * 1024 / 11.5,
+              "param_groups.0.lr_scale": 64.0, "param_groups.0.weight_decay_scale": 1 / 64,
+              "scheduler.scheduler._target_": "cifar.schedules.warmup_linear_decay", "scheduler.interval": "step",
+              "scheduler.scheduler.warmup": 0.23, "scheduler.scheduler.start": 0.2, "scheduler.scheduler.end": 0.07,
+              "label_smoothing": 0.2, "loss_reduction": "sum", "data.batch_size": 1024, "data.drop_last": True,
+              "data.augment": "translate_altflip", "data.pipeline": "tensor", "data.val_size": 0,
+              "trainer.max_steps": 476, "callbacks.lookahead.every_n_steps": 5,
+              "callbacks.lookahead.base_decay": 0.95**5, "callbacks.whitening.bias_epochs": 3,
+              "callbacks.whitening.images": 5000, "tta": "flip_translate", "optimized_metric": "test/acc"}
+RECIPES["speedrun94"] = SPEEDRUN94
+RECIPES["speedrun90"] = {**SPEEDRUN94, "trainer.max_steps": 312}
+RECIPES["speedrun85"] = {**SPEEDRUN94, "trainer.max_steps": 168, "model.widths": [32, 128, 128],
+                         "callbacks.whitening.bias_epochs": 2}
 
 
 def test_every_experiment_is_pinned():
@@ -187,7 +203,11 @@ def test_every_experiment_is_pinned():
 def test_experiment_recipes_match_their_write_ups(tmp_path, name):
     cfg = compose_run(tmp_path, f"experiment={name}")
     for key, expected in RECIPES[name].items():
-        assert OmegaConf.select(cfg, key) == expected, key
+        value = OmegaConf.select(cfg, key)
+        if isinstance(expected, float):
+            assert value == pytest.approx(expected), key
+        else:
+            assert (OmegaConf.to_container(value) if OmegaConf.is_config(value) else value) == expected, key
 
 
 def test_any_model_takes_a_step_with_any_optimizer_and_scheduler(tmp_path):

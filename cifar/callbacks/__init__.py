@@ -3,16 +3,20 @@
 from cifar.callbacks.confusion_matrix import ConfusionMatrixCallback
 from cifar.callbacks.epoch_seed import EpochSeedCallback
 from cifar.callbacks.finite_loss import DivergedError, FiniteLossCallback
+from cifar.callbacks.lookahead import Lookahead
 from cifar.callbacks.sample_predictions import SamplePredictionsCallback
 from cifar.callbacks.target_accuracy import TargetAccuracyCallback
 from cifar.callbacks.training_curves import TrainingCurvesCallback
+from cifar.callbacks.whitening import WhiteningInit
 
 __all__ = [
     "ConfusionMatrixCallback",
     "DivergedError",
     "EpochSeedCallback",
     "FiniteLossCallback",
+    "Lookahead",
     "SamplePredictionsCallback",
     "TargetAccuracyCallback",
     "TrainingCurvesCallback",
+    "WhiteningInit",
 ]

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
@@ -50,6 +51,7 @@ class CIFAR10DataModule(L.LightningDataModule):
         persistent_workers: bool = False,
         seed: int = 0,
         pipeline: str = "albumentations",
+        drop_last: bool = False,
     ):
         super().__init__()
         if format not in ("auto", *FORMATS):
@@ -63,7 +65,7 @@ class CIFAR10DataModule(L.LightningDataModule):
                 f"data.augment={augment!r} is unknown: expected one of {', '.join(RECIPES)} "
                 f"(data.pipeline=tensor has {', '.join(TENSOR_RECIPES)})"
             )
-        _check_int("data.val_size", val_size, low=1)
+        _check_int("data.val_size", val_size, low=0)
         _check_int("data.batch_size", batch_size, low=1)
         if eval_batch_size is not None:
             _check_int("data.eval_batch_size", eval_batch_size, low=1)
@@ -83,6 +85,7 @@ class CIFAR10DataModule(L.LightningDataModule):
         self.persistent_workers = persistent_workers and num_workers > 0
         self.seed = seed
         self.pipeline = pipeline
+        self.drop_last = drop_last
         self.train_set: ImageArrayDataset | None = None
         self.val_set: ImageArrayDataset | None = None
         self.test_set: ImageArrayDataset | None = None
@@ -122,12 +125,14 @@ class CIFAR10DataModule(L.LightningDataModule):
                 )
             order = torch.randperm(len(full), generator=torch.Generator().manual_seed(self.split_seed)).numpy()
             val_idx, train_idx = order[: self.val_size], order[self.val_size :]
+            if self.val_size == 0:  # train on all 50,000 images, in their file order
+                train_idx = np.arange(len(full))
             augmentation = build_augmentation(self.augment) if self.pipeline == "albumentations" else None
             self.train_set = ImageArrayDataset(
                 full.images[train_idx], full.labels[train_idx], augmentation, seed=self.seed
             )
-            self.val_set = ImageArrayDataset(full.images[val_idx], full.labels[val_idx])
-            log.info("CIFAR-10 %s layout: %d train, %d val images", fmt, len(self.train_set), len(self.val_set))
+            self.val_set = ImageArrayDataset(full.images[val_idx], full.labels[val_idx]) if self.val_size else None
+            log.info("CIFAR-10 %s layout: %d train, %d val images", fmt, len(self.train_set), self.val_size)
         if stage in (None, "test", "predict") and self.test_set is None:
             test = read_split(self.data_dir, fmt, "test")
             self.test_set = ImageArrayDataset(test.images, test.labels)
@@ -137,14 +142,17 @@ class CIFAR10DataModule(L.LightningDataModule):
     def _loader(self, dataset: ImageArrayDataset | None, batch_size: int, shuffle: bool) -> DataLoader | TensorBatches:
         if dataset is None:
             raise RuntimeError("call setup() before asking for a dataloader")
+        drop_last = self.drop_last and shuffle
         if self.pipeline == "tensor":
             return TensorBatches(
                 dataset.images, dataset.labels.numpy(), batch_size, device=self._device(), shuffle=shuffle,
                 augment=tensor_augmentation(self.augment) if shuffle else BatchAugment(), seed=self.seed,
+                drop_last=drop_last,
             )
         return DataLoader(
             dataset,
             batch_size=batch_size,
+            drop_last=drop_last,
             sampler=EpochShuffleSampler(dataset, self.seed) if shuffle else None,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
@@ -154,7 +162,9 @@ class CIFAR10DataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, self.batch_size, shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> DataLoader | list:
+        if self.val_size == 0:
+            return []  # no validation split: Lightning skips validation
         return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
 
     def test_dataloader(self) -> DataLoader:

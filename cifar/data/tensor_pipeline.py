@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from cifar.data.constants import MEAN, STD
 from cifar.data.dataset import stream_seed
@@ -22,21 +23,23 @@ from cifar.errors import ConfigError
 
 @dataclass(frozen=True)
 class BatchAugment:
-    """What happens to every training batch: translate by up to ``translate`` px (the image
-    zero-padded, i.e. a random crop from the padded image), horizontal flip (``random``: each
-    image with p=0.5; ``alternate``: random in the first epoch, then each image the opposite of
-    its previous epoch; ``none``), and ``cutout`` (a square of that side set to 0, the mean
-    colour after normalization; 0 = off)."""
+    """What happens to every training batch: translate by up to ``translate`` px (a random crop
+    from the image padded by ``pad``: ``zeros``, black pixels, or ``reflect``, mirrored edges),
+    horizontal flip (``random``: each image with p=0.5; ``alternate``: random in the first
+    epoch, then each image the opposite of its previous epoch; ``none``), and ``cutout`` (a
+    square of that side set to 0, the mean colour after normalization; 0 = off)."""
 
     translate: int = 0
     flip: str = "none"
     cutout: int = 0
+    pad: str = "zeros"
 
 
 TENSOR_RECIPES: dict[str, BatchAugment] = {
     "none": BatchAugment(),
     "crop_flip": BatchAugment(translate=4, flip="random"),
     "crop_altflip": BatchAugment(translate=2, flip="alternate"),
+    "translate_altflip": BatchAugment(translate=2, flip="alternate", pad="reflect"),  # airbench94's
     "crop_flip_cutout": BatchAugment(translate=4, flip="random", cutout=12),
 }
 
@@ -66,6 +69,7 @@ class TensorBatches:
         shuffle: bool = False,
         augment: BatchAugment = BatchAugment(),
         seed: int = 0,
+        drop_last: bool = False,
     ):
         self.device = torch.device(device)
         mean = torch.tensor(MEAN, device=self.device).view(1, 3, 1, 1)
@@ -78,6 +82,7 @@ class TensorBatches:
         self.shuffle = shuffle
         self.augment = augment
         self.seed = int(seed)
+        self.drop_last = drop_last
         self.epoch = 0
         self.sampler = self  # where Lightning looks for set_epoch
         self.batch_sampler = None
@@ -86,6 +91,8 @@ class TensorBatches:
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
+        if self.drop_last:
+            return len(self.labels) // self.batch_size
         return math.ceil(len(self.labels) / self.batch_size)
 
     def __iter__(self):
@@ -94,7 +101,7 @@ class TensorBatches:
         order = torch.randperm(n, generator=generator) if self.shuffle else torch.arange(n)
         flips = self._flips(n, generator)
         order = order.to(self.device)
-        for start in range(0, n, self.batch_size):
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
             index = order[start : start + self.batch_size]
             images = self.images[index]
             if self.augment.translate:
@@ -116,8 +123,11 @@ class TensorBatches:
     def _translate(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         b, c, h, w = images.shape
         p = self.augment.translate
-        padded = self.black.view(1, c, 1, 1).expand(b, c, h + 2 * p, w + 2 * p).clone()
-        padded[:, :, p : p + h, p : p + w] = images
+        if self.augment.pad == "reflect":
+            padded = F.pad(images, (p, p, p, p), mode="reflect")
+        else:
+            padded = self.black.view(1, c, 1, 1).expand(b, c, h + 2 * p, w + 2 * p).clone()
+            padded[:, :, p : p + h, p : p + w] = images
         dy = torch.randint(0, 2 * p + 1, (b,), generator=generator).to(self.device)
         dx = torch.randint(0, 2 * p + 1, (b,), generator=generator).to(self.device)
         rows = (dy.view(b, 1) + torch.arange(h, device=self.device)).view(b, 1, h, 1).expand(b, c, h, w + 2 * p)

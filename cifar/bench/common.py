@@ -1,0 +1,73 @@
+"""What every benchmark shares: the model configs, the machine's description, timing, reports."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import date
+from pathlib import Path
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from cifar.hardware import cpu_bf16_flags, cpu_name
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+
+
+def model_names() -> list[str]:
+    return sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
+
+
+def load_model(name: str) -> torch.nn.Module:
+    return instantiate(OmegaConf.load(CONF / "model" / f"{name}.yaml"))
+
+
+def check_models(names: list[str]) -> list[str]:
+    unknown = sorted(set(names) - set(model_names()))
+    if unknown:
+        raise SystemExit(f"error: --models: unknown {', '.join(unknown)}; expected some of {', '.join(model_names())}")
+    return names
+
+
+def machine(device: str = "cpu") -> str:
+    """``cpu: <model name> (amx_bf16|avx512_bf16), N threads`` or the GPU's name."""
+    if device.startswith("cuda"):
+        return f"gpu: {torch.cuda.get_device_name(torch.device(device))}"
+    bf16 = cpu_bf16_flags()
+    extra = f" ({', '.join(bf16)})" if bf16 else ""
+    return f"cpu: {cpu_name()}{extra}, {torch.get_num_threads()} threads"
+
+
+def header(device: str = "cpu") -> dict:
+    return {"date": date.today().isoformat(), "device": machine(device), "torch": torch.__version__}
+
+
+def synchronize(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+class Stopwatch:
+    """Wall time of a block, synchronized with the device at both ends."""
+
+    def __init__(self, device: str = "cpu"):
+        self.device = device
+        self.seconds = 0.0
+
+    def __enter__(self) -> "Stopwatch":
+        synchronize(self.device)
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        synchronize(self.device)
+        self.seconds = time.perf_counter() - self.start
+
+
+def write_report(path: Path, report: dict, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"written: {path}\n")
+    print(text)

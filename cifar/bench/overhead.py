@@ -1,0 +1,121 @@
+"""``overhead``: the same model, data (the tensor pipeline over random images), batch size,
+precision and number of steps trained through the project's Lightning path (its config,
+callbacks, progress bar and TensorBoard logger) and through a plain PyTorch loop, interleaved in
+one process; the training loop alone is timed in both. The last line printed is
+``ratio=<lightning/plain>``."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import statistics
+import tempfile
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from cifar.bench.common import CONF, header, load_model, synchronize
+
+AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
+
+
+def overhead(model: str, steps: int, batch_size: int, rounds: int, threads: int | None,
+             accelerator: str = "cpu", precision: str = "32-true") -> dict:
+    import lightning as L
+    from hydra import compose, initialize_config_dir
+
+    from cifar.data.tensor_pipeline import TensorBatches
+    from cifar.instantiate import build_module, build_trainer
+
+    if threads:
+        torch.set_num_threads(threads)
+    device = "cuda" if accelerator == "gpu" else "cpu"
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (steps * batch_size, 32, 32, 3), dtype=np.uint8)
+    labels = rng.integers(0, 10, steps * batch_size)
+    lr = 1e-3
+
+    def batches() -> TensorBatches:
+        return TensorBatches(images, labels, batch_size, device=device, shuffle=True, seed=0)
+
+    def plain(net: torch.nn.Module) -> float:
+        net = net.to(device).train()
+        optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.01)
+        scaler = torch.amp.GradScaler(device, enabled=precision == "16-mixed")
+        autocast = (torch.autocast(device, dtype=AUTOCAST[precision]) if precision in AUTOCAST
+                    else contextlib.nullcontext())
+        data = batches()
+        synchronize(device)
+        start = time.perf_counter()
+        for x, y in data:
+            with autocast:
+                outputs = net(x)
+            loss = F.cross_entropy(outputs.float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        synchronize(device)
+        return steps * batch_size / (time.perf_counter() - start)
+
+    class EpochTimer(L.Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            synchronize(device)
+            self.start = time.perf_counter()
+
+        def on_train_epoch_end(self, trainer, pl_module):
+            synchronize(device)
+            self.seconds = time.perf_counter() - self.start
+
+    def lightning(net: torch.nn.Module, out: str) -> float:
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            cfg = compose("train", overrides=[
+                f"model={model}", "optimizer=adamw", f"optimizer.lr={lr}", "optimizer.weight_decay=0.01",
+                "scheduler=none", "label_smoothing=0.0", f"accelerator={accelerator}", f"precision={precision}",
+                "speed.channels_last=false", "trainer.benchmark=false", "trainer.max_epochs=1",
+                "trainer.limit_val_batches=0", "trainer.num_sanity_val_steps=0", "trainer.enable_model_summary=false",
+                "~callbacks.model_checkpoint", "~callbacks.early_stopping", f"paths.output_dir={out}",
+            ])
+        module = build_module(cfg)
+        module.net = net
+        timer = EpochTimer()
+        trainer = build_trainer(cfg)
+        trainer.callbacks.append(timer)
+        trainer.fit(module, train_dataloaders=batches())
+        return steps * batch_size / timer.seconds
+
+    torch.manual_seed(0)
+    initial = load_model(model)
+    results: dict[str, list[float]] = {"lightning": [], "plain": []}
+    with tempfile.TemporaryDirectory() as out:
+        for _ in range(rounds):
+            results["plain"].append(plain(copy.deepcopy(initial)))
+            results["lightning"].append(lightning(copy.deepcopy(initial), out))
+    plain_ips = statistics.median(results["plain"])
+    lightning_ips = statistics.median(results["lightning"])
+    return {
+        "benchmark": "overhead",
+        **header(device),
+        "model": model, "steps": steps, "batch_size": batch_size, "rounds": rounds, "precision": precision,
+        "images_per_s": results,
+        "plain_median": round(plain_ips, 1),
+        "lightning_median": round(lightning_ips, 1),
+        "ratio": round(lightning_ips / plain_ips, 4),
+    }
+
+
+def markdown(report: dict) -> str:
+    return "\n".join([
+        f"Lightning path vs plain loop: {report['model']}, {report['steps']} steps of {report['batch_size']}, "
+        f"{report['precision']}, {report['rounds']} interleaved rounds, {report['device']}, torch {report['torch']}, "
+        f"{report['date']}",
+        "",
+        "| path | images/s (median) | rounds |",
+        "|---|---:|---|",
+        f"| plain PyTorch loop | {report['plain_median']:.0f} | {', '.join(f'{v:.0f}' for v in report['images_per_s']['plain'])} |",
+        f"| cifar (Lightning) | {report['lightning_median']:.0f} | {', '.join(f'{v:.0f}' for v in report['images_per_s']['lightning'])} |",
+        "",
+        f"ratio={report['ratio']}",
+    ])

@@ -1,0 +1,293 @@
+"""``speedrun``: a recipe (``experiment=<name>``) run ``seeds=N`` times in one process through the
+project's Lightning path, each timed from the start of fit to the final test accuracy, with the
+data already in memory; then the same recipe as a plain PyTorch loop written here, timed the same
+way, for ``ratio=<lightning speed / plain speed>``.
+
+A short warm-up run comes first (``--warmup-steps`` steps and one test batch, through both paths),
+so that one-off costs (``torch.compile``, oneDNN/cuDNN kernel selection, allocator growth) are
+reported apart as ``warmup_s`` and not counted in any run.
+
+    python -m cifar.bench speedrun experiment=speedrun94 seeds=3 [other overrides]
+
+The last line printed is ``acc=<mean test accuracy> time_s=<median seconds>``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from cifar import metric_names as M
+from cifar.bench.common import CONF, header, synchronize
+from cifar.callbacks.lookahead import Lookahead
+from cifar.config_checks import check_config
+from cifar.data.datamodule import CIFAR10DataModule, normalize
+from cifar.data.tensor_pipeline import BatchAugment, TensorBatches, tensor_augmentation
+from cifar.hardware import cpu_bf16_flags, cpu_name
+from cifar.instantiate import apply_global_speed_settings, build, build_module, build_trainer, resolve_precision
+from cifar.models.whitening import PatchWhitening
+from cifar.param_groups import build_param_groups
+from cifar.tta import tta_logits
+
+AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
+
+
+def compose_recipe(overrides: list[str], output_dir: str) -> DictConfig:
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=[*overrides, f"paths.output_dir={output_dir}"])
+    check_config(cfg)
+    if cfg.data.pipeline != "tensor":
+        raise SystemExit("error: bench speedrun times recipes with data.pipeline=tensor (the data in memory)")
+    resolve_precision(cfg)
+    apply_global_speed_settings(cfg)
+    return cfg
+
+
+def device_of(cfg: DictConfig) -> str:
+    accelerator = str(cfg.trainer.accelerator)
+    return "cuda" if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()) else "cpu"
+
+
+# -- the Lightning path ---------------------------------------------------------------------------
+
+
+def lightning_run(cfg: DictConfig, datamodule: CIFAR10DataModule, seed: int, max_steps: int | None = None,
+                  test_batches: int | float | None = None) -> tuple[float, float, float | None]:
+    """(test accuracy, seconds from fit start to test accuracy, accuracy without TTA)."""
+    cfg = cfg.copy()
+    with open_dict(cfg):
+        cfg.seed = seed
+        if max_steps is not None:
+            cfg.trainer.max_steps = max_steps
+        if test_batches is not None:
+            cfg.trainer.limit_test_batches = test_batches
+    datamodule.seed = seed
+    datamodule.train_set.seed = seed
+    L.seed_everything(seed, workers=True, verbose=False)
+    module = build_module(cfg)
+    trainer = build_trainer(cfg)
+    device = device_of(cfg)
+    synchronize(device)
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule)
+    results = trainer.test(module, datamodule=datamodule, verbose=False)[0]
+    synchronize(device)
+    seconds = time.perf_counter() - start
+    no_tta = results.get(M.TEST_ACC_NO_TTA)
+    return float(results[M.TEST_ACC]), seconds, None if no_tta is None else float(no_tta)
+
+
+# -- the same recipe as a plain loop --------------------------------------------------------------
+
+
+def plain_run(cfg: DictConfig, datamodule: CIFAR10DataModule, seed: int, max_steps: int | None = None,
+              test_batches: int | None = None) -> tuple[float, float, float | None]:
+    """The recipe written as a plain PyTorch loop, from the same config: network, whitening fit,
+    device-resident augmented batches, parameter groups, schedule, lookahead, TTA."""
+    device = device_of(cfg)
+    precision = str(cfg.precision)
+    autocast = (lambda: torch.autocast(device, dtype=AUTOCAST[precision])) if precision in AUTOCAST \
+        else contextlib.nullcontext
+    L.seed_everything(seed, workers=True, verbose=False)
+    synchronize(device)
+    start = time.perf_counter()
+
+    net = build(cfg.model, "model").to(device)
+    channels_last = bool(cfg.speed.channels_last)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    net = net.to(memory_format=memory_format)
+    if cfg.speed.compile:
+        net.compile(mode=cfg.speed.compile_mode)
+    whitening = cfg.callbacks.get("whitening") or {}
+    layers = [m for m in net.modules() if isinstance(m, PatchWhitening)]
+    if layers:
+        pixels = torch.as_tensor(datamodule.train_set.images[: whitening.get("images", 5000)]).permute(0, 3, 1, 2)
+        for layer in layers:
+            layer.fit(normalize(pixels).to(device))
+
+    train = TensorBatches(datamodule.train_set.images, datamodule.train_set.labels.numpy(), cfg.data.batch_size,
+                          device=device, shuffle=True, augment=tensor_augmentation(cfg.data.augment), seed=seed,
+                          drop_last=bool(cfg.data.drop_last))
+    total_steps = min(cfg.trainer.max_steps if cfg.trainer.max_steps not in (None, -1) else math.inf,
+                      cfg.trainer.max_epochs * len(train))
+    if max_steps is not None:
+        total_steps = min(total_steps, max_steps)
+    total_steps = int(total_steps)
+
+    optimizer_factory = build(cfg.optimizer, "optimizer")
+    given = optimizer_factory.keywords
+    specs = OmegaConf.to_container(cfg.param_groups, resolve=True) or []
+    groups = build_param_groups(net, specs, given.get("lr"), given.get("weight_decay")) if specs \
+        else [p for p in net.parameters() if p.requires_grad]
+    optimizer = optimizer_factory(params=groups)
+    scheduler_cfg = cfg.scheduler.get("scheduler")
+    scheduler = build(scheduler_cfg, "scheduler")(optimizer=optimizer, total_steps=total_steps) \
+        if scheduler_cfg is not None else None
+    look = cfg.callbacks.get("lookahead")
+    lookahead = Lookahead(look.every_n_steps, look.base_decay, look.power) if look else None
+    tracked = {k: v for k, v in net.state_dict().items() if v.is_floating_point()}
+    average = {k: v.detach().clone() for k, v in tracked.items()} if lookahead else {}
+    scaler = torch.amp.GradScaler(device, enabled=precision == "16-mixed")
+    bias_epochs = whitening.get("bias_epochs")
+
+    step = 0
+    net.train()
+    for epoch in range(cfg.trainer.max_epochs):
+        if step >= total_steps:
+            break
+        train.set_epoch(epoch)
+        for layer in layers:
+            if bias_epochs is not None:
+                layer.bias.requires_grad_(epoch < bias_epochs)
+        for images, labels in train:
+            images = images.contiguous(memory_format=memory_format)
+            with autocast():
+                outputs = net(images)
+            loss = F.cross_entropy(outputs, labels, label_smoothing=cfg.label_smoothing,
+                                   reduction=cfg.get("loss_reduction", "mean"))
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            if scheduler is not None:
+                scheduler.step()
+            step += 1
+            if lookahead is not None and (step % lookahead.every_n_steps == 0 or step >= total_steps):
+                decay = 1.0 if step >= total_steps else lookahead.decay(step, total_steps)
+                with torch.no_grad():
+                    for k, w in tracked.items():
+                        average[k].lerp_(w, 1.0 - decay)
+                        w.copy_(average[k])
+            if step >= total_steps:
+                break
+
+    net.eval()
+    test = TensorBatches(datamodule.test_set.images, datamodule.test_set.labels.numpy(), cfg.data.eval_batch_size,
+                         device=device, augment=BatchAugment())
+    correct = correct_plain = seen = 0
+    with torch.inference_mode(), autocast():
+        for i, (images, labels) in enumerate(test):
+            if test_batches is not None and i >= test_batches:
+                break
+            images = images.contiguous(memory_format=memory_format)
+            correct += (tta_logits(net, images, cfg.tta).argmax(1) == labels).sum()
+            if cfg.tta != "none":
+                correct_plain += (net(images).argmax(1) == labels).sum()
+            seen += len(labels)
+    accuracy = float(correct) / seen
+    synchronize(device)
+    seconds = time.perf_counter() - start
+    return accuracy, seconds, (float(correct_plain) / seen if cfg.tta != "none" else None)
+
+
+# -- the harness ----------------------------------------------------------------------------------
+
+
+def speedrun(overrides: list[str], seeds: int, plain_runs: int, warmup_steps: int, first_seed: int = 0) -> dict:
+    with tempfile.TemporaryDirectory() as out:
+        cfg = compose_recipe(overrides, out)
+        datamodule = build(cfg.data, "data")
+        datamodule.prepare_data()
+        datamodule.setup("fit")
+        datamodule.setup("test")
+
+        warm_start = time.perf_counter()
+        if warmup_steps:
+            lightning_run(cfg, datamodule, seed=first_seed, max_steps=warmup_steps, test_batches=1)
+            if plain_runs:
+                plain_run(cfg, datamodule, seed=first_seed, max_steps=warmup_steps, test_batches=1)
+        warmup_s = time.perf_counter() - warm_start
+        print(f"warm-up ({warmup_steps} steps + 1 test batch, both paths): {warmup_s:.1f} s", flush=True)
+
+        runs: list[dict[str, Any]] = []
+        for i in range(seeds):
+            seed = first_seed + i
+            acc, seconds, no_tta = lightning_run(cfg, datamodule, seed)
+            runs.append({"path": "lightning", "seed": seed, "test_acc": acc, "test_acc_no_tta": no_tta,
+                         "seconds": round(seconds, 2)})
+            print(f"lightning seed {seed}: test/acc {acc:.4f} (no TTA {no_tta}) in {seconds:.1f} s", flush=True)
+        for i in range(plain_runs):
+            seed = first_seed + i
+            acc, seconds, no_tta = plain_run(cfg, datamodule, seed)
+            runs.append({"path": "plain", "seed": seed, "test_acc": acc, "test_acc_no_tta": no_tta,
+                         "seconds": round(seconds, 2)})
+            print(f"plain     seed {seed}: test acc {acc:.4f} (no TTA {no_tta}) in {seconds:.1f} s", flush=True)
+
+    ours = [r for r in runs if r["path"] == "lightning"]
+    plain = [r for r in runs if r["path"] == "plain"]
+    accs = [r["test_acc"] for r in ours]
+    times = [r["seconds"] for r in ours]
+    report = {
+        "benchmark": "speedrun",
+        **header(device_of(cfg)),
+        "cpu": cpu_name(), "amx_bf16": "amx_bf16" in cpu_bf16_flags(), "bf16_flags": cpu_bf16_flags(),
+        "overrides": overrides, "precision": str(cfg.precision),
+        "compile": bool(cfg.speed.compile), "channels_last": bool(cfg.speed.channels_last),
+        "warmup_s": round(warmup_s, 2), "runs": runs,
+        "acc_mean": statistics.mean(accs), "acc_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+        "n": len(accs), "time_median_s": statistics.median(times), "time_max_s": max(times),
+    }
+    no_tta = [r["test_acc_no_tta"] for r in ours if r["test_acc_no_tta"] is not None]
+    if no_tta:
+        report["acc_no_tta_mean"] = statistics.mean(no_tta)
+    if plain:
+        report["plain_time_median_s"] = statistics.median(r["seconds"] for r in plain)
+        report["plain_acc_mean"] = statistics.mean(r["test_acc"] for r in plain)
+        report["ratio"] = round(report["plain_time_median_s"] / report["time_median_s"], 4)
+    return report
+
+
+def markdown(report: dict) -> str:
+    lines = [
+        f"speedrun {' '.join(report['overrides'])}: {report['device']} (amx_bf16: "
+        f"{'yes' if report['amx_bf16'] else 'no'}), torch {report['torch']}, precision {report['precision']}, "
+        f"compile {report['compile']}, channels_last {report['channels_last']}, {report['date']}",
+        f"warm-up (excluded): {report['warmup_s']:.1f} s",
+        "",
+        "| path | seed | test acc | test acc without TTA | seconds (fit start to test accuracy) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in report["runs"]:
+        no_tta = f"{r['test_acc_no_tta']:.4f}" if r["test_acc_no_tta"] is not None else "-"
+        lines.append(f"| {r['path']} | {r['seed']} | {r['test_acc']:.4f} | {no_tta} | {r['seconds']:.1f} |")
+    lines += [
+        "",
+        f"accuracy {100 * report['acc_mean']:.2f} ± {100 * report['acc_std']:.2f}% (n={report['n']}), "
+        f"median {report['time_median_s']:.1f} s, max {report['time_max_s']:.1f} s",
+    ]
+    if "ratio" in report:
+        lines.append(f"plain loop: median {report['plain_time_median_s']:.1f} s, accuracy "
+                     f"{100 * report['plain_acc_mean']:.2f}%")
+        lines.append(f"ratio={report['ratio']}")
+    lines.append(f"acc={report['acc_mean']:.4f} time_s={report['time_median_s']:.1f}")
+    return "\n".join(lines)
+
+
+def parse_overrides(items: list[str]) -> tuple[list[str], int]:
+    """Split ``seeds=N`` from the Hydra overrides."""
+    seeds, rest = 1, []
+    for item in items:
+        if item.startswith("seeds="):
+            value = item.split("=", 1)[1]
+            if not value.isdigit() or int(value) < 1:
+                raise SystemExit(f"error: seeds={value!r}: expected an integer >= 1")
+            seeds = int(value)
+        else:
+            rest.append(item)
+    return rest, seeds
+
+
+def default_json(overrides: list[str]) -> Path:
+    name = next((o.split("=", 1)[1] for o in overrides if o.startswith("experiment=")), "run")
+    return Path("outputs/bench") / f"speedrun_{name}.json"

@@ -1,0 +1,55 @@
+"""WhiteningInit: fit every ``PatchWhitening`` layer of the network on the datamodule's training
+images before training, and train its bias for the first ``bias_epochs`` epochs only."""
+
+from __future__ import annotations
+
+import logging
+
+import lightning as L
+import torch
+
+from cifar.data.datamodule import normalize
+from cifar.errors import ConfigError
+from cifar.models.whitening import PatchWhitening
+
+log = logging.getLogger(__name__)
+
+
+def whitening_layers(module: torch.nn.Module) -> list[PatchWhitening]:
+    return [m for m in module.modules() if isinstance(m, PatchWhitening)]
+
+
+class WhiteningInit(L.Callback):
+    """Does nothing for networks without a ``PatchWhitening`` layer.
+
+    Args:
+        images: how many training images (the first of the training split, not augmented) to fit on.
+        bias_epochs: the layer's bias trains in epochs ``0 .. bias_epochs-1`` and is frozen after;
+            ``null`` = never frozen.
+    """
+
+    def __init__(self, images: int = 5000, bias_epochs: int | None = 3):
+        if images < 1:
+            raise ConfigError(f"callbacks.whitening.images={images}: expected at least 1")
+        self.images = int(images)
+        self.bias_epochs = bias_epochs
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        # runs after the datamodule's setup and before a resumed checkpoint's weights are loaded
+        layers = whitening_layers(pl_module)
+        if stage != "fit" or not layers:
+            return
+        train_set = getattr(trainer.datamodule, "train_set", None)
+        if train_set is None:
+            raise ConfigError("callbacks.whitening needs a datamodule with a training split (train_set) to fit on")
+        pixels = torch.as_tensor(train_set.images[: self.images]).permute(0, 3, 1, 2)
+        images = normalize(pixels)
+        for layer in layers:
+            layer.fit(images.to(layer.weight.device))
+        log.info("fitted %d whitening layer(s) on %d training images", len(layers), len(images))
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.bias_epochs is None:
+            return
+        for layer in whitening_layers(pl_module):
+            layer.bias.requires_grad_(trainer.current_epoch < self.bias_epochs)

@@ -1,0 +1,70 @@
+"""Optimizer parameter groups with their own learning rate and weight decay (``param_groups`` in
+``conf/train.yaml``), for any network.
+
+Each group takes the trainable parameters named ``param_names`` (the last part of the name, e.g.
+``bias``) of modules of the given ``module_types`` (e.g. ``torch.nn.BatchNorm2d``, which also
+matches subclasses), and multiplies the optimizer's ``lr`` and ``weight_decay`` by its
+``lr_scale`` and ``weight_decay_scale``. A parameter goes to the first group that takes it; the
+rest form the default group, with the optimizer's own settings. Frozen parameters
+(``requires_grad=False`` when the optimizer is built) are left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from hydra.utils import get_class
+from torch import nn
+
+from cifar.errors import ConfigError
+
+KEYS = {"name", "module_types", "param_names", "lr_scale", "weight_decay_scale"}
+
+
+def _types(spec: Mapping[str, Any], where: str) -> tuple[type, ...]:
+    types = []
+    for path in spec.get("module_types") or []:
+        try:
+            cls = get_class(path)
+        except Exception as exc:  # noqa: BLE001 - hydra raises several kinds
+            raise ConfigError(f"{where}.module_types: cannot import {path!r}: {exc}") from None
+        if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+            raise ConfigError(f"{where}.module_types: {path!r} is not an nn.Module class")
+        types.append(cls)
+    return tuple(types)
+
+
+def build_param_groups(net: nn.Module, specs: Iterable[Mapping[str, Any]], lr: float | None,
+                       weight_decay: float | None) -> list[dict[str, Any]]:
+    """``torch.optim`` parameter groups for ``net``: the configured ones, then the default group."""
+    groups: list[dict[str, Any]] = []
+    taken: set[int] = set()
+    for i, spec in enumerate(specs):
+        where = f"param_groups[{i}]"
+        unknown = set(spec) - KEYS
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; expected {', '.join(sorted(KEYS))}")
+        types, names = _types(spec, where), set(spec.get("param_names") or [])
+        if not types and not names:
+            raise ConfigError(f"{where} ({spec.get('name')}): give module_types and/or param_names to select parameters")
+        params = []
+        for module in net.modules():
+            if types and not isinstance(module, types):
+                continue
+            for pname, param in module.named_parameters(recurse=False):
+                if (names and pname not in names) or not param.requires_grad or id(param) in taken:
+                    continue
+                params.append(param)
+                taken.add(id(param))
+        group: dict[str, Any] = {"params": params, "name": spec.get("name", f"group{i}")}
+        if "lr_scale" in spec:
+            if lr is None:
+                raise ConfigError(f"{where}.lr_scale needs the optimizer's lr")
+            group["lr"] = lr * float(spec["lr_scale"])
+        if "weight_decay_scale" in spec and weight_decay is not None:
+            group["weight_decay"] = weight_decay * float(spec["weight_decay_scale"])
+        if params:
+            groups.append(group)
+    rest = [p for p in net.parameters() if p.requires_grad and id(p) not in taken]
+    return groups + [{"params": rest, "name": "default"}]

@@ -1,0 +1,37 @@
+"""Learning-rate schedules the torch ones do not cover (``conf/scheduler/<name>.yaml``)."""
+
+from __future__ import annotations
+
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LambdaLR
+
+from cifar.errors import ConfigError
+
+
+class WarmupLinearDecay:
+    """Multiplier of the peak learning rate at step ``s`` of ``total_steps``: rises linearly from
+    ``start`` to 1 over the first ``warmup`` fraction of the steps, then falls linearly to ``end``
+    at the last step. A plain object (not a lambda), so a checkpoint keeps it."""
+
+    def __init__(self, total_steps: int, warmup: float = 0.23, start: float = 0.2, end: float = 0.07):
+        if total_steps < 1:
+            raise ConfigError(f"scheduler: total_steps={total_steps}: expected at least 1")
+        if not 0.0 <= warmup < 1.0:
+            raise ConfigError(f"scheduler.scheduler.warmup={warmup}: expected 0 <= value < 1")
+        self.total_steps = int(total_steps)
+        self.warmup_steps = int(total_steps * warmup)
+        self.start, self.end = float(start), float(end)
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup_steps:
+            frac = step / self.warmup_steps
+            return self.start + (1.0 - self.start) * frac
+        frac = min(1.0, (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps))
+        return 1.0 + (self.end - 1.0) * frac
+
+
+def warmup_linear_decay(optimizer: Optimizer, total_steps: int, warmup: float = 0.23, start: float = 0.2,
+                        end: float = 0.07) -> LambdaLR:
+    """``LambdaLR`` with :class:`WarmupLinearDecay` for every parameter group (each keeps its own
+    peak: the group's ``lr``). ``total_steps`` is filled from the trainer when the config leaves it out."""
+    return LambdaLR(optimizer, WarmupLinearDecay(total_steps, warmup, start, end))

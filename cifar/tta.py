@@ -1,0 +1,40 @@
+"""Test-time augmentation: logits averaged over flipped and translated views of each image."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from cifar.errors import ConfigError
+
+LEVELS = ("none", "flip", "flip_translate")
+
+
+def check_level(level: str) -> str:
+    if level not in LEVELS:
+        raise ConfigError(f"tta={level!r} is unknown: expected one of {', '.join(LEVELS)}")
+    return level
+
+
+def tta_logits(forward: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, level: str,
+               shift: int = 1) -> torch.Tensor:
+    """``none``: one view. ``flip``: the mean of the image and its mirror. ``flip_translate`` (6
+    views, airbench94's): half the ``flip`` mean, half the mean of the ``flip`` means of the image
+    shifted by ``shift`` px up-left and down-right (reflect-padded)."""
+    check_level(level)
+    if level == "none":
+        return forward(images)
+
+    def mirrored(x: torch.Tensor) -> torch.Tensor:
+        return 0.5 * forward(x) + 0.5 * forward(x.flip(-1))
+
+    logits = mirrored(images)
+    if level == "flip":
+        return logits
+    h, w = images.shape[-2:]
+    padded = F.pad(images, (shift,) * 4, mode="reflect")
+    up_left = padded[..., : h, : w]
+    down_right = padded[..., 2 * shift : 2 * shift + h, 2 * shift : 2 * shift + w]
+    return 0.5 * logits + 0.25 * mirrored(up_left) + 0.25 * mirrored(down_right)

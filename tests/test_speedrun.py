@@ -1,0 +1,228 @@
+"""The speedrun recipes and their parts: whitening, alternating flips, TTA, parameter groups,
+schedule, lookahead, training on all images, and the experiments end to end on tiny data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from cifar import metric_names as M
+from cifar.callbacks.lookahead import Lookahead
+from cifar.errors import ConfigError
+from cifar.instantiate import build, build_module, resolve_precision
+from cifar.models.speednet import SpeedNet
+from cifar.models.whitening import PatchWhitening, patches
+from cifar.param_groups import build_param_groups
+from cifar.schedules import WarmupLinearDecay
+from cifar.data.tensor_pipeline import TENSOR_RECIPES, TensorBatches
+from cifar.train import train
+from cifar.tta import tta_logits
+from runs import CONF, ROOT, compose_run
+
+TIERS = ("speedrun85", "speedrun90", "speedrun94")
+# one epoch on the tiny data (200 training images, all used: no validation split)
+TINY_SPEEDRUN = [
+    "data.batch_size=32", "data.eval_batch_size=20", "trainer.max_epochs=1", "trainer.max_steps=-1",
+    "trainer.enable_progress_bar=false", "logger=none", "precision=32-true",
+]
+
+
+def correlated_images(n: int = 64, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 3, 16, 16, generator=g)
+    x = x + 0.8 * x.roll(1, dims=3) + 0.5 * x.roll(1, dims=2)  # neighbouring pixels correlate
+    mix = torch.tensor([[1.0, 0.6, 0.3], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
+    return torch.einsum("dc,nchw->ndhw", mix, x)  # and so do the channels
+
+
+def test_whitening_makes_the_patch_covariance_the_identity_on_its_data():
+    images = correlated_images()
+    rows = patches(images, 2)
+    assert not torch.allclose(rows.T @ rows / len(rows), torch.eye(12), atol=0.3)  # far from white before
+    layer = PatchWhitening(3, 2)
+    layer.fit(images)
+    with torch.no_grad():
+        out = layer(images)[:, :12].permute(0, 2, 3, 1).reshape(-1, 12).double()
+    covariance = out.T @ out / len(out)
+    assert torch.allclose(covariance, torch.eye(12, dtype=torch.double), atol=0.02)
+    assert torch.equal(layer.weight[12:], -layer.weight[:12])  # the negatives follow
+    assert not layer.weight.requires_grad and bool(layer.fitted)
+
+
+def test_whitening_callback_fits_on_the_datamodule_training_images_and_freezes_the_bias(tmp_path, tiny_data):
+    cfg = compose_run(tmp_path, "experiment=speedrun85", *TINY_SPEEDRUN, "trainer.max_epochs=3",
+                      "callbacks.whitening.bias_epochs=1", "callbacks.whitening.images=100",
+                      "~callbacks.lookahead", data_dir=tiny_data)  # the lookahead moves all weights
+    resolve_precision(cfg)
+    datamodule = build(cfg.data, "data")
+    module = build_module(cfg)
+    seen = []
+
+    class Watch(L.Callback):
+        def on_train_epoch_end(self, trainer, pl_module):
+            seen.append(pl_module.net.whiten.bias.detach().clone())
+
+    from cifar.instantiate import build_trainer
+
+    trainer = build_trainer(cfg)
+    trainer.callbacks.append(Watch())
+    trainer.fit(module, datamodule=datamodule)
+    from cifar.data.datamodule import normalize
+
+    expected = PatchWhitening(3, 2)
+    expected.fit(normalize(torch.as_tensor(datamodule.train_set.images[:100]).permute(0, 3, 1, 2)))
+    assert torch.allclose(module.net.whiten.weight, expected.weight, atol=1e-6)
+    assert not torch.equal(seen[0], torch.zeros(24))  # trained in epoch 0
+    assert torch.equal(seen[1], seen[0]) and torch.equal(seen[2], seen[0])  # frozen after
+
+
+def test_alternating_flip_is_exact_every_epoch_with_translation():
+    images = np.random.default_rng(0).integers(0, 256, (50, 32, 32, 3), dtype=np.uint8)
+    batches = TensorBatches(images, np.zeros(50), 50, augment=TENSOR_RECIPES["translate_altflip"], shuffle=True)
+    flips = []
+    for epoch in range(4):
+        batches.set_epoch(epoch)
+        flips.append(batches._flips(50, torch.Generator().manual_seed(epoch)))
+    for e in range(3):
+        assert torch.equal(flips[e + 1], ~flips[e])
+    assert 0 < int(flips[0].sum()) < 50  # the first epoch's flips are random
+
+
+def test_reflect_translation_keeps_image_content_at_the_border():
+    ramp = np.tile((np.arange(32, dtype=np.uint8) * 8)[None, None, :, None], (64, 32, 1, 3))
+    batches = TensorBatches(ramp, np.zeros(64), 64, augment=TENSOR_RECIPES["translate_altflip"])
+    reference = TensorBatches(ramp, np.zeros(64), 64).images
+    out, _ = next(iter(batches))
+    # every output column is some column of the original image: reflection adds no black
+    columns = {round(v, 4) for v in reference[0, 0, 0].tolist()}
+    assert {round(v, 4) for v in out[:, 0, 0].flatten().tolist()} <= columns
+
+
+def test_tta_returns_the_average_over_its_views():
+    x = torch.randn(4, 3, 32, 32)
+
+    def pixels(images):  # "logits" = the pixels, so every view shows in the output
+        return images.flatten(1)
+
+    assert torch.equal(tta_logits(pixels, x, "none"), x.flatten(1))
+    assert torch.allclose(tta_logits(pixels, x, "flip"), 0.5 * (x + x.flip(-1)).flatten(1))
+    padded = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")
+    views = [x, x.flip(-1)]
+    shifted = [padded[..., :32, :32], padded[..., 2:34, 2:34]]
+    views += [v for s in shifted for v in (s, s.flip(-1))]
+    weights = [0.25, 0.25, 0.125, 0.125, 0.125, 0.125]
+    expected = sum(w * v.flatten(1) for w, v in zip(weights, views))
+    assert torch.allclose(tta_logits(pixels, x, "flip_translate"), expected, atol=1e-6)
+    with pytest.raises(ConfigError, match="tta='rotate'"):
+        tta_logits(pixels, x, "rotate")
+
+
+def test_parameter_groups_get_the_learning_rates_the_config_says(tmp_path):
+    cfg = compose_run(tmp_path, "experiment=speedrun94")
+    net = instantiate(cfg.model)
+    lr, wd = cfg.optimizer.lr, cfg.optimizer.weight_decay
+    groups = build_param_groups(net, OmegaConf.to_container(cfg.param_groups), lr, wd)
+    norm, default = groups
+    assert norm["name"] == "norm_biases" and norm["lr"] == pytest.approx(64 * lr)
+    assert norm["weight_decay"] == pytest.approx(wd / 64)
+    bn_biases = [m.bias for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert {id(p) for p in norm["params"]} == {id(p) for p in bn_biases}
+    assert "lr" not in default  # the optimizer's own
+    trainable = {id(p) for p in net.parameters() if p.requires_grad}
+    assert {id(p) for g in groups for p in g["params"]} == trainable  # frozen ones left out, none twice
+    assert id(net.whiten.weight) not in trainable
+
+    optimizer = build(cfg.optimizer, "optimizer")(params=groups)
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([64 * lr, lr])
+    assert [g["weight_decay"] for g in optimizer.param_groups] == pytest.approx([wd / 64, wd])
+
+
+def test_parameter_group_mistakes_are_named():
+    net = SpeedNet()
+    with pytest.raises(ConfigError, match=r"param_groups\[0\].module_types.*torch.nn.NoSuchNorm"):
+        build_param_groups(net, [{"module_types": ["torch.nn.NoSuchNorm"]}], 0.1, 0.0)
+    with pytest.raises(ConfigError, match=r"param_groups\[0\]: unknown key.*lr_scal\b"):
+        build_param_groups(net, [{"param_names": ["bias"], "lr_scal": 2}], 0.1, 0.0)
+
+
+def test_warmup_then_linear_decay():
+    f = WarmupLinearDecay(total_steps=100, warmup=0.2, start=0.2, end=0.1)
+    assert f(0) == pytest.approx(0.2)
+    assert f(10) == pytest.approx(0.6)
+    assert f(20) == pytest.approx(1.0)
+    assert f(60) == pytest.approx(0.55)
+    assert f(100) == pytest.approx(0.1)
+
+
+def test_lookahead_pulls_the_weights_to_their_average_and_keeps_it_at_the_end():
+    look = Lookahead(every_n_steps=5, base_decay=0.5, power=1.0)
+    assert look.decay(0, 100) == 0.0 and look.decay(50, 100) == pytest.approx(0.25)
+    module = L.LightningModule()
+    module.net = torch.nn.Linear(2, 1, bias=False)
+    torch.nn.init.zeros_(module.net.weight)
+
+    class Trainer:
+        global_step, estimated_stepping_batches = 50, 100
+
+    look.on_train_start(Trainer, module)
+
+    module.net.weight.data.fill_(4.0)
+    look.on_train_batch_end(Trainer, module, None, None, 0)  # decay 0.25: 0.25 * 0 + 0.75 * 4
+    assert torch.allclose(module.net.weight, torch.full((1, 2), 3.0))
+    module.net.weight.data.fill_(7.0)
+    Trainer.global_step = 100  # the last step: the weights become the average, unchanged
+    look.on_train_batch_end(Trainer, module, None, None, 0)
+    assert torch.allclose(module.net.weight, torch.full((1, 2), 3.0))
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_experiment_composes_for_cpu_and_gpu(tmp_path, tier):
+    for accelerator, precision in (("cpu", "auto"), ("gpu", "auto")):
+        cfg = compose_run(tmp_path, f"experiment={tier}", f"accelerator={accelerator}")
+        assert cfg.precision == precision and cfg.model._target_ == "cifar.models.speednet.SpeedNet"
+        assert cfg.data.val_size == 0 and cfg.data.pipeline == "tensor" and cfg.tta == "flip_translate"
+    cfg = compose_run(tmp_path, f"experiment={tier}", "accelerator=cpu")
+    resolve_precision(cfg)
+    from cifar.hardware import cpu_bf16_flags
+
+    assert cfg.precision == ("bf16-mixed" if cpu_bf16_flags() else "32-true")
+
+
+@pytest.mark.parametrize("tier", ["speedrun85", "speedrun94"])
+def test_experiment_trains_one_epoch_on_all_training_images(tmp_path, tiny_data, tier):
+    metrics = train(compose_run(tmp_path, f"experiment={tier}", *TINY_SPEEDRUN, data_dir=tiny_data))
+    assert metrics["status"] == "ok" and metrics["epochs"] == 1
+    assert metrics["steps"] == 200 // 32  # all 200 images, the last partial batch dropped
+    assert 0.0 <= metrics[M.TEST_ACC] <= 1.0 and metrics[M.TEST_ACC_NO_TTA] is not None
+    assert metrics[M.VAL_ACC] is None  # no validation split
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_no_validation_split_refuses_what_needs_one(tmp_path, tiny_data):
+    cfg = compose_run(tmp_path, "data.val_size=0", data_dir=tiny_data)
+    with pytest.raises(ConfigError, match="data.val_size=0.*optimized_metric=val/acc_best.*callbacks.model_checkpoint"):
+        train(cfg)
+
+
+def test_bench_speedrun_reports_accuracy_time_and_ratio(tmp_path, tiny_data):
+    out = tmp_path / "speedrun.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "cifar.bench", "speedrun", "experiment=speedrun85", "seeds=2", *TINY_SPEEDRUN,
+         f"paths.data_dir={tiny_data}", "--warmup-steps", "1", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    report = json.loads(out.read_text())
+    assert lines[-1] == f"acc={report['acc_mean']:.4f} time_s={report['time_median_s']:.1f}"
+    assert any(line.startswith("ratio=") for line in lines) and report["ratio"] > 0
+    assert [r["path"] for r in report["runs"]] == ["lightning", "lightning", "plain"]
+    assert report["n"] == 2 and "amx_bf16" in report and report["precision"] == "32-true"
