@@ -33,7 +33,7 @@ bench:
 	$(PY) -m cifar.bench latency
 	$(PY) -m cifar.bench throughput
 	$(PY) -m cifar.bench data
-	$(PY) -m cifar.bench overhead --model smallnet --steps 100 --rounds 3
+	$(PY) -m cifar.bench overhead --model smallnet --steps 100 --rounds 4
 
 ## tensorboard: review every run under outputs/
 tensorboard:

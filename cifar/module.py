@@ -112,21 +112,21 @@ class ImageClassifier(L.LightningModule):
         images, targets = batch
         outputs = self(images)
         loss = self.loss(outputs, targets)
-        self.train_acc(outputs.detach(), targets)
+        self.train_acc.update(outputs.detach(), targets)  # update only: no per-batch accuracy to compute
         mean_loss = loss.detach() / len(targets) if self.loss_reduction == "sum" else loss
         self.log(M.TRAIN_LOSS, mean_loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(targets))
         self.log(M.TRAIN_ACC, self.train_acc, on_step=False, on_epoch=True)
         return loss
 
     def _eval_step(self, batch, accuracy: MulticlassAccuracy, loss_name: str, acc_name: str,
-                   tta: str = "none") -> dict[str, torch.Tensor]:
+                   tta: str = "none", plain: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         images, targets = batch
-        outputs = tta_logits(self, images, tta)
+        outputs = tta_logits(self, images, tta, plain=plain)
         loss = self.loss(outputs, targets)
         if self.loss_reduction == "sum":
             loss = loss / len(targets)
         preds = outputs.argmax(dim=1)
-        accuracy(preds, targets)
+        accuracy.update(preds, targets)
         self.log(loss_name, loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(targets))
         self.log(acc_name, accuracy, on_step=False, on_epoch=True, prog_bar=True)
         confidence = outputs.detach().float().softmax(dim=1).amax(dim=1)  # softmax of log-probs is probs too
@@ -142,11 +142,13 @@ class ImageClassifier(L.LightningModule):
         self.log(M.VAL_ACC_BEST, self.val_acc_best.compute(), prog_bar=True)
 
     def test_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
-        if self.tta != "none":
+        plain = None
+        if self.tta != "none":  # the un-augmented view is one of the TTA views: computed once
             images, targets = batch
-            self.test_acc_no_tta(self(images).argmax(dim=1), targets)
+            plain = self(images)
+            self.test_acc_no_tta.update(plain.argmax(dim=1), targets)
             self.log(M.TEST_ACC_NO_TTA, self.test_acc_no_tta, on_step=False, on_epoch=True)
-        return self._eval_step(batch, self.test_acc, M.TEST_LOSS, M.TEST_ACC, tta=self.tta)
+        return self._eval_step(batch, self.test_acc, M.TEST_LOSS, M.TEST_ACC, tta=self.tta, plain=plain)
 
     def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
         images = batch[0] if isinstance(batch, (tuple, list)) else batch

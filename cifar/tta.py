@@ -19,18 +19,21 @@ def check_level(level: str) -> str:
 
 
 def tta_logits(forward: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, level: str,
-               shift: int = 1) -> torch.Tensor:
+               shift: int = 1, plain: torch.Tensor | None = None) -> torch.Tensor:
     """``none``: one view. ``flip``: the mean of the image and its mirror. ``flip_translate`` (6
     views, airbench94's): half the ``flip`` mean, half the mean of the ``flip`` means of the image
-    shifted by ``shift`` px up-left and down-right (reflect-padded)."""
+    shifted by ``shift`` px up-left and down-right (reflect-padded). ``plain``: ``forward(images)``
+    if the caller has it already (it is not computed again)."""
     check_level(level)
+    if plain is None:
+        plain = forward(images)
     if level == "none":
-        return forward(images)
+        return plain
 
-    def mirrored(x: torch.Tensor) -> torch.Tensor:
-        return 0.5 * forward(x) + 0.5 * forward(x.flip(-1))
+    def mirrored(x: torch.Tensor, first: torch.Tensor | None = None) -> torch.Tensor:
+        return 0.5 * (forward(x) if first is None else first) + 0.5 * forward(x.flip(-1))
 
-    logits = mirrored(images)
+    logits = mirrored(images, plain)
     if level == "flip":
         return logits
     h, w = images.shape[-2:]

@@ -64,7 +64,7 @@ def parser() -> argparse.ArgumentParser:
     over.add_argument("--model", default="smallnet", choices=model_names())
     over.add_argument("--steps", type=int, default=100)
     over.add_argument("--batch-size", type=int, default=128)
-    over.add_argument("--rounds", type=int, default=3)
+    over.add_argument("--rounds", type=int, default=4)
     over.add_argument("--accelerator", default="cpu", choices=("cpu", "gpu"))
     over.add_argument("--precision", default="32-true", choices=PRECISIONS)
     over.add_argument("--threads", type=int, default=None)

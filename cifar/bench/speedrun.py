@@ -181,9 +181,9 @@ def plain_run(cfg: DictConfig, datamodule: CIFAR10DataModule, seed: int, max_ste
             if test_batches is not None and i >= test_batches:
                 break
             images = images.contiguous(memory_format=memory_format)
-            correct += (tta_logits(net, images, cfg.tta).argmax(1) == labels).sum()
-            if cfg.tta != "none":
-                correct_plain += (net(images).argmax(1) == labels).sum()
+            plain = net(images)
+            correct += (tta_logits(net, images, cfg.tta, plain=plain).argmax(1) == labels).sum()
+            correct_plain += (plain.argmax(1) == labels).sum()
             seen += len(labels)
     accuracy = float(correct) / seen
     synchronize(device)
