@@ -190,8 +190,8 @@ SPEEDRUN94 = {"model._target_": "cifar.models.speednet.SpeedNet", "model.widths"
               "callbacks.lookahead.base_decay": 0.95**5, "callbacks.whitening.bias_epochs": 3,
               "callbacks.whitening.images": 5000, "tta": "flip_translate", "optimized_metric": "test/acc"}
 RECIPES["speedrun94"] = SPEEDRUN94
-RECIPES["speedrun90"] = {**SPEEDRUN94, "trainer.max_steps": 312}
-RECIPES["speedrun85"] = {**SPEEDRUN94, "trainer.max_steps": 168, "model.widths": [32, 128, 128],
+RECIPES["speedrun90"] = {**SPEEDRUN94, "trainer.max_steps": 384}
+RECIPES["speedrun85"] = {**SPEEDRUN94, "trainer.max_steps": 240, "model.widths": [32, 128, 128],
                          "callbacks.whitening.bias_epochs": 2}
 
 

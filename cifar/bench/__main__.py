@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 
 from cifar.bench import __doc__ as DOC
@@ -73,6 +74,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # noise from lightning's pytree helper under torch >= 2.10; says nothing about the run
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
     args = parser().parse_args(argv)
     if args.what == "latency":
         from cifar.bench import latency

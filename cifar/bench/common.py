@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from datetime import date
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from cifar.hardware import cpu_bf16_flags, cpu_name
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
+AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
 
 def model_names() -> list[str]:
@@ -71,3 +74,23 @@ def write_report(path: Path, report: dict, text: str) -> None:
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"written: {path}\n")
     print(text)
+
+
+def autocast(device: str, precision: str):
+    """The autocast context of a Lightning precision (``32-true``: none)."""
+    if precision in AUTOCAST:
+        return torch.autocast(device.split(":")[0], dtype=AUTOCAST[precision])
+    return contextlib.nullcontext()
+
+
+def train_step(net: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+               x: torch.Tensor, y: torch.Tensor, device: str, precision: str, **loss_options) -> torch.Tensor:
+    """One plain training step: forward under autocast, cross entropy, backward, optimizer step."""
+    with autocast(device, precision):
+        outputs = net(x)
+    loss = F.cross_entropy(outputs.float(), y, **loss_options)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return loss

@@ -6,7 +6,6 @@ one process, in ABBA order over the rounds; the training loop alone is timed in 
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import statistics
 import tempfile
@@ -14,11 +13,8 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from cifar.bench.common import CONF, header, load_model, synchronize
-
-AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
+from cifar.bench.common import CONF, header, load_model, synchronize, train_step
 
 
 def overhead(model: str, steps: int, batch_size: int, rounds: int, threads: int | None,
@@ -44,19 +40,11 @@ def overhead(model: str, steps: int, batch_size: int, rounds: int, threads: int 
         net = net.to(device).train()
         optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.01)
         scaler = torch.amp.GradScaler(device, enabled=precision == "16-mixed")
-        autocast = (torch.autocast(device, dtype=AUTOCAST[precision]) if precision in AUTOCAST
-                    else contextlib.nullcontext())
         data = batches()
         synchronize(device)
         start = time.perf_counter()
         for x, y in data:
-            with autocast:
-                outputs = net(x)
-            loss = F.cross_entropy(outputs.float(), y)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
+            train_step(net, optimizer, scaler, x, y, device, precision)
         synchronize(device)
         return steps * batch_size / (time.perf_counter() - start)
 

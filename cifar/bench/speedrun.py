@@ -14,7 +14,6 @@ The last line printed is ``acc=<mean test accuracy> time_s=<median seconds>``.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import statistics
 import tempfile
@@ -24,12 +23,11 @@ from typing import Any
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from cifar import metric_names as M
-from cifar.bench.common import CONF, header, synchronize
+from cifar.bench.common import CONF, autocast, header, synchronize, train_step
 from cifar.callbacks.lookahead import Lookahead
 from cifar.config_checks import check_config
 from cifar.data.datamodule import CIFAR10DataModule, normalize
@@ -39,8 +37,6 @@ from cifar.instantiate import apply_global_speed_settings, build, build_module, 
 from cifar.models.whitening import PatchWhitening
 from cifar.param_groups import build_param_groups
 from cifar.tta import tta_logits
-
-AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
 
 def compose_recipe(overrides: list[str], output_dir: str) -> DictConfig:
@@ -97,8 +93,6 @@ def plain_run(cfg: DictConfig, datamodule: CIFAR10DataModule, seed: int, max_ste
     device-resident augmented batches, parameter groups, schedule, lookahead, TTA."""
     device = device_of(cfg)
     precision = str(cfg.precision)
-    autocast = (lambda: torch.autocast(device, dtype=AUTOCAST[precision])) if precision in AUTOCAST \
-        else contextlib.nullcontext
     L.seed_everything(seed, workers=True, verbose=False)
     synchronize(device)
     start = time.perf_counter()
@@ -151,15 +145,8 @@ def plain_run(cfg: DictConfig, datamodule: CIFAR10DataModule, seed: int, max_ste
             if bias_epochs is not None:
                 layer.bias.requires_grad_(epoch < bias_epochs)
         for images, labels in train:
-            images = images.contiguous(memory_format=memory_format)
-            with autocast():
-                outputs = net(images)
-            loss = F.cross_entropy(outputs, labels, label_smoothing=cfg.label_smoothing,
-                                   reduction=cfg.get("loss_reduction", "mean"))
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
+            train_step(net, optimizer, scaler, images.contiguous(memory_format=memory_format), labels, device,
+                       precision, label_smoothing=cfg.label_smoothing, reduction=cfg.get("loss_reduction", "mean"))
             if scheduler is not None:
                 scheduler.step()
             step += 1
@@ -176,7 +163,7 @@ def plain_run(cfg: DictConfig, datamodule: CIFAR10DataModule, seed: int, max_ste
     test = TensorBatches(datamodule.test_set.images, datamodule.test_set.labels.numpy(), cfg.data.eval_batch_size,
                          device=device, augment=BatchAugment())
     correct = correct_plain = seen = 0
-    with torch.inference_mode(), autocast():
+    with torch.inference_mode(), autocast(device, precision):
         for i, (images, labels) in enumerate(test):
             if test_batches is not None and i >= test_batches:
                 break
@@ -211,18 +198,12 @@ def speedrun(overrides: list[str], seeds: int, plain_runs: int, warmup_steps: in
         print(f"warm-up ({warmup_steps} steps + 1 test batch, both paths): {warmup_s:.1f} s", flush=True)
 
         runs: list[dict[str, Any]] = []
-        for i in range(seeds):
-            seed = first_seed + i
-            acc, seconds, no_tta = lightning_run(cfg, datamodule, seed)
-            runs.append({"path": "lightning", "seed": seed, "test_acc": acc, "test_acc_no_tta": no_tta,
-                         "seconds": round(seconds, 2)})
-            print(f"lightning seed {seed}: test/acc {acc:.4f} (no TTA {no_tta}) in {seconds:.1f} s", flush=True)
-        for i in range(plain_runs):
-            seed = first_seed + i
-            acc, seconds, no_tta = plain_run(cfg, datamodule, seed)
-            runs.append({"path": "plain", "seed": seed, "test_acc": acc, "test_acc_no_tta": no_tta,
-                         "seconds": round(seconds, 2)})
-            print(f"plain     seed {seed}: test acc {acc:.4f} (no TTA {no_tta}) in {seconds:.1f} s", flush=True)
+        for path, count, run in (("lightning", seeds, lightning_run), ("plain", plain_runs, plain_run)):
+            for seed in range(first_seed, first_seed + count):
+                acc, seconds, no_tta = run(cfg, datamodule, seed)
+                runs.append({"path": path, "seed": seed, "test_acc": acc, "test_acc_no_tta": no_tta,
+                             "seconds": round(seconds, 2)})
+                print(f"{path} seed {seed}: test acc {acc:.4f} (without TTA {no_tta}) in {seconds:.1f} s", flush=True)
 
     ours = [r for r in runs if r["path"] == "lightning"]
     plain = [r for r in runs if r["path"] == "plain"]

@@ -12,16 +12,12 @@ Only the model is timed: the inputs are already on the device (``bench data`` ti
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
-import torch.nn.functional as F
 
-from cifar.bench.common import Stopwatch, header, load_model
+from cifar.bench.common import Stopwatch, autocast, header, load_model, train_step
 from cifar.bench.latency import batch1_latency_ms
 
 VARIANTS = ("eager", "channels_last", "compiled")
-AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
 
 def prepare(name: str, variant: str, device: str) -> tuple[torch.nn.Module, torch.memory_format]:
@@ -36,12 +32,6 @@ def prepare(name: str, variant: str, device: str) -> tuple[torch.nn.Module, torc
     return net, memory_format
 
 
-def autocast(device: str, precision: str):
-    if precision in AUTOCAST:
-        return torch.autocast("cuda" if device.startswith("cuda") else "cpu", dtype=AUTOCAST[precision])
-    return contextlib.nullcontext()
-
-
 def train_rate(net: torch.nn.Module, memory_format: torch.memory_format, batch_size: int, steps: int, warmup: int,
                device: str, precision: str) -> tuple[float, float]:
     """(training images/s over ``steps``, seconds of the ``warmup`` steps before them)."""
@@ -52,13 +42,7 @@ def train_rate(net: torch.nn.Module, memory_format: torch.memory_format, batch_s
     scaler = torch.amp.GradScaler(device.split(":")[0], enabled=precision == "16-mixed")
 
     def step() -> None:
-        with autocast(device, precision):
-            outputs = net(x)
-        loss = F.cross_entropy(outputs.float(), y)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
+        train_step(net, optimizer, scaler, x, y, device, precision)
 
     with Stopwatch(device) as first:
         for _ in range(warmup):
