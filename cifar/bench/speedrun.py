@@ -28,13 +28,13 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from cifar import metric_names as M
 from cifar.bench.common import CONF, autocast, header, synchronize, train_step
-from cifar.callbacks.lookahead import Lookahead
+from cifar.callbacks.lookahead import Lookahead, pull_to_average
+from cifar.callbacks.whitening import fit_whitening, whitening_layers
 from cifar.config_checks import check_config
-from cifar.data.datamodule import CIFAR10DataModule, normalize
+from cifar.data.datamodule import CIFAR10DataModule
 from cifar.data.tensor_pipeline import BatchAugment, TensorBatches, tensor_augmentation
 from cifar.hardware import cpu_bf16_flags, cpu_name
 from cifar.instantiate import apply_global_speed_settings, build, build_module, build_trainer, resolve_precision
-from cifar.models.whitening import PatchWhitening
 from cifar.param_groups import build_param_groups
 from cifar.tta import tta_logits
 
@@ -104,11 +104,8 @@ def plain_run(cfg: DictConfig, datamodule: CIFAR10DataModule, seed: int, max_ste
     if cfg.speed.compile:
         net.compile(mode=cfg.speed.compile_mode)
     whitening = cfg.callbacks.get("whitening") or {}
-    layers = [m for m in net.modules() if isinstance(m, PatchWhitening)]
-    if layers:
-        pixels = torch.as_tensor(datamodule.train_set.images[: whitening.get("images", 5000)]).permute(0, 3, 1, 2)
-        for layer in layers:
-            layer.fit(normalize(pixels).to(device))
+    fit_whitening(net, datamodule.train_set.images, whitening.get("images", 5000))
+    layers = whitening_layers(net)
 
     train = TensorBatches(datamodule.train_set.images, datamodule.train_set.labels.numpy(), cfg.data.batch_size,
                           device=device, shuffle=True, augment=tensor_augmentation(cfg.data.augment), seed=seed,
@@ -152,10 +149,7 @@ def plain_run(cfg: DictConfig, datamodule: CIFAR10DataModule, seed: int, max_ste
             step += 1
             if lookahead is not None and (step % lookahead.every_n_steps == 0 or step >= total_steps):
                 decay = 1.0 if step >= total_steps else lookahead.decay(step, total_steps)
-                with torch.no_grad():
-                    for k, w in tracked.items():
-                        average[k].lerp_(w, 1.0 - decay)
-                        w.copy_(average[k])
+                pull_to_average(average, tracked, decay)
             if step >= total_steps:
                 break
 

@@ -17,6 +17,14 @@ import lightning as L
 import torch
 
 
+@torch.no_grad()
+def pull_to_average(average: dict[str, torch.Tensor], weights: dict[str, torch.Tensor], decay: float) -> None:
+    """``average = decay * average + (1 - decay) * weights``, then ``weights = average`` (in place)."""
+    for name, w in weights.items():
+        average[name].lerp_(w, 1.0 - decay)
+        w.copy_(average[name])
+
+
 class Lookahead(L.Callback):
     def __init__(self, every_n_steps: int = 5, base_decay: float = 0.95**5, power: float = 3.0):
         if every_n_steps < 1:
@@ -60,10 +68,7 @@ class Lookahead(L.Callback):
 
     def _update(self, pl_module: L.LightningModule, decay: float) -> None:
         assert self.average is not None
-        for name, weights in self._weights.items():
-            average = self.average[name]
-            average.lerp_(weights, 1.0 - decay)
-            weights.copy_(average)
+        pull_to_average(self.average, self._weights, decay)
 
     def state_dict(self) -> dict[str, Any]:
         return {"average": self.average}

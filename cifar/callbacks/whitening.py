@@ -19,6 +19,17 @@ def whitening_layers(module: torch.nn.Module) -> list[PatchWhitening]:
     return [m for m in module.modules() if isinstance(m, PatchWhitening)]
 
 
+def fit_whitening(net: torch.nn.Module, images, count: int) -> int:
+    """Fit every PatchWhitening layer of ``net`` on the first ``count`` of uint8 [N, 32, 32, 3]
+    ``images`` (normalized as the pipelines do); returns how many layers it fitted."""
+    layers = whitening_layers(net)
+    if layers:
+        normalized = normalize(torch.as_tensor(images[:count]).permute(0, 3, 1, 2))
+        for layer in layers:
+            layer.fit(normalized.to(layer.weight.device))
+    return len(layers)
+
+
 class WhiteningInit(L.Callback):
     """Does nothing for networks without a ``PatchWhitening`` layer.
 
@@ -42,11 +53,8 @@ class WhiteningInit(L.Callback):
         train_set = getattr(trainer.datamodule, "train_set", None)
         if train_set is None:
             raise ConfigError("callbacks.whitening needs a datamodule with a training split (train_set) to fit on")
-        pixels = torch.as_tensor(train_set.images[: self.images]).permute(0, 3, 1, 2)
-        images = normalize(pixels)
-        for layer in layers:
-            layer.fit(images.to(layer.weight.device))
-        log.info("fitted %d whitening layer(s) on %d training images", len(layers), len(images))
+        fitted = fit_whitening(pl_module, train_set.images, self.images)
+        log.info("fitted %d whitening layer(s) on %d training images", fitted, min(self.images, len(train_set)))
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.bias_epochs is None:
