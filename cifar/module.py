@@ -15,7 +15,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from cifar import metric_names as M
 from cifar.errors import ConfigError
-from cifar.param_groups import build_param_groups
+from cifar.param_groups import build_optimizer
 from cifar.tta import check_level, tta_logits
 
 LOSSES = ("cross_entropy", "nll")
@@ -158,12 +158,7 @@ class ImageClassifier(L.LightningModule):
     # -- optimization -------------------------------------------------------------------------
 
     def configure_optimizers(self):
-        if self.param_group_specs:
-            given = getattr(self.optimizer_factory, "keywords", {})
-            params = build_param_groups(self.net, self.param_group_specs, given.get("lr"), given.get("weight_decay"))
-        else:
-            params = [p for p in self.parameters() if p.requires_grad]
-        optimizer = self.optimizer_factory(params=params)
+        optimizer = build_optimizer(self.net, self.optimizer_factory, self.param_group_specs)
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer=optimizer, **self._schedule_length())

@@ -5,21 +5,25 @@ Each group takes the trainable parameters named ``param_names`` (the last part o
 ``bias``) of modules of the given ``module_types`` (e.g. ``torch.nn.BatchNorm2d``, which also
 matches subclasses), and multiplies the optimizer's ``lr`` and ``weight_decay`` by its
 ``lr_scale`` and ``weight_decay_scale``. A parameter goes to the first group that takes it; the
-rest form the default group, with the optimizer's own settings. Frozen parameters
-(``requires_grad=False`` when the optimizer is built) are left out.
+rest form the default group, with the optimizer's own settings. ``options`` sets any other
+group setting the optimizer knows as it is (e.g. ``momentum``, or ``lr`` outright, or ``Muon``'s
+``orthogonalize``). Frozen parameters (``requires_grad=False`` when the optimizer is built) are
+left out.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import torch
 from hydra.utils import get_class
 from torch import nn
 
 from cifar.errors import ConfigError
 
-KEYS = {"name", "module_types", "param_names", "lr_scale", "weight_decay_scale"}
+KEYS = {"name", "module_types", "param_names", "lr_scale", "weight_decay_scale", "options"}
 
 
 def _types(spec: Mapping[str, Any], where: str) -> tuple[type, ...]:
@@ -64,7 +68,33 @@ def build_param_groups(net: nn.Module, specs: Iterable[Mapping[str, Any]], lr: f
             group["lr"] = lr * float(spec["lr_scale"])
         if "weight_decay_scale" in spec and weight_decay is not None:
             group["weight_decay"] = weight_decay * float(spec["weight_decay_scale"])
+        options = dict(spec.get("options") or {})
+        for key in ("lr", "weight_decay"):
+            if key in options and f"{key}_scale" in spec:
+                raise ConfigError(f"{where}: give {key}_scale or options.{key}, not both")
+        if "params" in options or "name" in options:
+            raise ConfigError(f"{where}.options: 'params' and 'name' are set by the group itself")
+        group.update(options)
         if params:
             groups.append(group)
     rest = [p for p in net.parameters() if p.requires_grad and id(p) not in taken]
     return groups + [{"params": rest, "name": "default"}]
+
+
+def build_optimizer(net: nn.Module, optimizer_factory: Any, specs: Iterable[Mapping[str, Any]]) -> torch.optim.Optimizer:
+    """The optimizer from its config (a partial missing ``params``) over ``net``'s trainable
+    parameters, in the configured groups; refuses group ``options`` the optimizer does not take."""
+    specs = list(specs or [])
+    if not specs:
+        return optimizer_factory(params=[p for p in net.parameters() if p.requires_grad])
+    func = getattr(optimizer_factory, "func", optimizer_factory)
+    accepted = inspect.signature(func).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+        known = sorted(set(accepted) - {"self", "params"})
+        for i, spec in enumerate(specs):
+            unknown = sorted(set(spec.get("options") or {}) - set(known))
+            if unknown:
+                raise ConfigError(f"param_groups[{i}].options: {func.__name__} has no setting "
+                                  f"{', '.join(unknown)}; it takes {', '.join(known)}")
+    given = getattr(optimizer_factory, "keywords", {})
+    return optimizer_factory(params=build_param_groups(net, specs, given.get("lr"), given.get("weight_decay")))

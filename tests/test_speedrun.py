@@ -20,14 +20,15 @@ from cifar.errors import ConfigError
 from cifar.instantiate import build, build_module, resolve_precision
 from cifar.models.speednet import SpeedNet
 from cifar.models.whitening import PatchWhitening, patches
-from cifar.param_groups import build_param_groups
+from cifar.optimizers import Muon, orthogonalize
+from cifar.param_groups import build_optimizer, build_param_groups
 from cifar.schedules import WarmupLinearDecay
 from cifar.data.tensor_pipeline import TENSOR_RECIPES, TensorBatches
 from cifar.train import train
 from cifar.tta import tta_logits
-from runs import CONF, ROOT, compose_run
+from runs import CONF, ROOT, TINY_RUN, compose_run
 
-TIERS = ("speedrun85", "speedrun90", "speedrun94")
+TIERS = ("speedrun85", "speedrun90", "speedrun94", "speedrun94_muon")
 # one epoch on the tiny data (200 training images, all used: no validation split)
 TINY_SPEEDRUN = [
     "data.batch_size=32", "data.eval_batch_size=20", "trainer.max_epochs=1", "trainer.max_steps=-1",
@@ -153,6 +154,67 @@ def test_parameter_group_mistakes_are_named():
         build_param_groups(net, [{"param_names": ["bias"], "lr_scal": 2}], 0.1, 0.0)
 
 
+def test_parameter_group_options_reach_the_optimizer_and_unknown_ones_are_refused(tmp_path):
+    cfg = compose_run(tmp_path, "experiment=speedrun94_muon")
+    net = instantiate(cfg.model)
+    optimizer = build_optimizer(net, build(cfg.optimizer, "optimizer"), OmegaConf.to_container(cfg.param_groups))
+    filters, head, default = optimizer.param_groups
+    convs = [m.weight for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m.weight.requires_grad]
+    assert {id(p) for p in filters["params"]} == {id(p) for p in convs} and len(convs) == 6
+    assert filters["orthogonalize"] and filters["lr"] == 0.24 and filters["momentum"] == 0.6
+    assert head["params"] == [net.head.weight] and head["lr"] == 0.67 and not head["orthogonalize"]
+    assert default["lr"] == 0.053 and default["momentum"] == 0.85 and not default["orthogonalize"]
+    assert id(net.whiten.bias) in {id(p) for p in default["params"]}
+
+    spec = [{"param_names": ["weight"], "options": {"orthogonalise": True}}]
+    with pytest.raises(ConfigError, match=r"param_groups\[0\].options: Muon has no setting orthogonalise"):
+        build_optimizer(net, build(cfg.optimizer, "optimizer"), spec + OmegaConf.to_container(cfg.param_groups))
+    with pytest.raises(ConfigError, match=r"param_groups\[0\]: give lr_scale or options.lr"):
+        build_param_groups(net, [{"param_names": ["bias"], "lr_scale": 2, "options": {"lr": 0.1}}], 0.1, 0.0)
+
+
+@pytest.mark.parametrize("shape", [(64, 216), (256, 64), (24, 96)])
+def test_orthogonalize_brings_every_singular_value_near_one(shape):
+    g = torch.Generator().manual_seed(0)
+    matrix = torch.randn(*shape, generator=g) @ torch.diag(torch.logspace(-1, 1, shape[1]))  # condition number 10-120
+    out = orthogonalize(matrix, steps=5)
+    singular = torch.linalg.svdvals(out)
+    assert out.shape == matrix.shape and out.dtype == matrix.dtype
+    assert singular.max() < 1.3 and singular.min() > 0.6
+    u, _, vh = torch.linalg.svd(matrix, full_matrices=False)
+    assert torch.nn.functional.cosine_similarity((u @ vh).flatten(), out.flatten(), dim=0) > 0.95
+
+
+def test_muon_orthogonalizes_its_groups_and_matches_sgd_on_the_others():
+    torch.manual_seed(0)
+    conv, bias = torch.nn.Parameter(torch.randn(8, 4, 3, 3)), torch.nn.Parameter(torch.randn(8))
+    twin = torch.nn.Parameter(bias.detach().clone())
+    muon = Muon([{"params": [conv], "orthogonalize": True, "lr": 0.1}, {"params": [bias]}], lr=0.05, momentum=0.85,
+                nesterov=True, weight_decay=0.01)
+    sgd = torch.optim.SGD([twin], lr=0.05, momentum=0.85, nesterov=True, weight_decay=0.01)
+    for step in range(3):
+        grads = torch.randn(8, 4, 3, 3), torch.randn(8)
+        start = conv.detach().clone()
+        conv.grad, bias.grad, twin.grad = grads[0], grads[1].clone(), grads[1].clone()
+        muon.step()
+        sgd.step()
+        assert torch.allclose(bias, twin, atol=1e-6)  # the SGD group is torch's SGD, step for step
+        if step == 0:  # first step: momentum buffer = gradient, Nesterov direction = (1 + 0.85) x gradient
+            normalized = start * (8**0.5 / start.norm())
+            expected = normalized - 0.1 * orthogonalize(1.85 * grads[0].reshape(8, -1)).view(8, 4, 3, 3)
+            assert torch.allclose(conv, expected, atol=1e-5)
+        singular = torch.linalg.svdvals((conv.detach() - start * (8**0.5 / start.norm())).reshape(8, -1) / -0.1)
+        assert singular.min() > 0.3 and singular.max() < 1.6  # an orthogonalized step, whatever the gradient scale
+
+
+def test_muon_mistakes_are_named():
+    layer = torch.nn.Linear(4, 3)
+    with pytest.raises(ConfigError, match="no parameter group is orthogonalized"):
+        Muon(layer.parameters(), lr=0.1)
+    with pytest.raises(ConfigError, match=r"group 'norms'.*at least 2 dimensions.*\(3,\)"):
+        Muon([{"params": [layer.bias], "name": "norms", "orthogonalize": True}], lr=0.1)
+
+
 def test_warmup_then_linear_decay():
     f = WarmupLinearDecay(total_steps=100, warmup=0.2, start=0.2, end=0.1)
     assert f(0) == pytest.approx(0.2)
@@ -196,7 +258,7 @@ def test_experiment_composes_for_cpu_and_gpu(tmp_path, tier):
     assert cfg.precision == ("bf16-mixed" if cpu_bf16_flags() else "32-true")
 
 
-@pytest.mark.parametrize("tier", ["speedrun85", "speedrun94"])
+@pytest.mark.parametrize("tier", ["speedrun85", "speedrun94", "speedrun94_muon"])
 def test_experiment_trains_one_epoch_on_all_training_images(tmp_path, tiny_data, tier):
     metrics = train(compose_run(tmp_path, f"experiment={tier}", *TINY_SPEEDRUN, data_dir=tiny_data))
     assert metrics["status"] == "ok" and metrics["epochs"] == 1
@@ -204,6 +266,16 @@ def test_experiment_trains_one_epoch_on_all_training_images(tmp_path, tiny_data,
     assert 0.0 <= metrics[M.TEST_ACC] <= 1.0 and metrics[M.TEST_ACC_NO_TTA] is not None
     assert metrics[M.VAL_ACC] is None  # no validation split
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_muon_trains_any_model_once_param_groups_select_its_weights(tmp_path, tiny_data):
+    groups = "param_groups=[{module_types: [torch.nn.Conv2d], param_names: [weight], options: {orthogonalize: true}}]"
+    metrics = train(compose_run(tmp_path / "a", "model=smallnet", "optimizer=muon", groups, *TINY_RUN,
+                                "trainer.max_epochs=1", "logger=none", data_dir=tiny_data))
+    assert metrics["status"] == "ok" and 0.0 <= metrics[M.TEST_ACC] <= 1.0
+    with pytest.raises(ConfigError, match="no parameter group is orthogonalized.*param_groups"):
+        train(compose_run(tmp_path / "b", "model=smallnet", "optimizer=muon", *TINY_RUN, "logger=none",
+                          data_dir=tiny_data))
 
 
 def test_no_validation_split_refuses_what_needs_one(tmp_path, tiny_data):
@@ -216,7 +288,7 @@ def test_bench_speedrun_reports_accuracy_time_and_ratio(tmp_path, tiny_data):
     out = tmp_path / "speedrun.json"
     result = subprocess.run(
         [sys.executable, "-m", "cifar.bench", "speedrun", "experiment=speedrun85", "seeds=2", *TINY_SPEEDRUN,
-         f"paths.data_dir={tiny_data}", "--warmup-steps", "1", "--json", str(out)],
+         "--warmup-steps", "1", "--json", str(out), f"paths.data_dir={tiny_data}"],  # overrides may follow options
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]

@@ -76,7 +76,12 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     # noise from lightning's pytree helper under torch >= 2.10; says nothing about the run
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
-    args = parser().parse_args(argv)
+    args, extra = parser().parse_known_args(argv)
+    # Hydra overrides may also follow the options (speedrun ... --plain-runs 0 model.widths=[32,64,64])
+    if extra and args.what == "speedrun" and all("=" in e and not e.startswith("-") for e in extra):
+        args.overrides += extra
+    elif extra:
+        parser().error(f"unrecognized arguments: {' '.join(extra)}")
     if args.what == "latency":
         from cifar.bench import latency
 

@@ -35,7 +35,7 @@ from cifar.data.datamodule import CIFAR10DataModule
 from cifar.data.tensor_pipeline import BatchAugment, TensorBatches, tensor_augmentation
 from cifar.hardware import cpu_bf16_flags, cpu_name
 from cifar.instantiate import apply_global_speed_settings, build, build_module, build_trainer, resolve_precision
-from cifar.param_groups import build_param_groups
+from cifar.param_groups import build_optimizer
 from cifar.tta import tta_logits
 
 
@@ -116,12 +116,8 @@ def plain_run(cfg: DictConfig, datamodule: CIFAR10DataModule, seed: int, max_ste
         total_steps = min(total_steps, max_steps)
     total_steps = int(total_steps)
 
-    optimizer_factory = build(cfg.optimizer, "optimizer")
-    given = optimizer_factory.keywords
-    specs = OmegaConf.to_container(cfg.param_groups, resolve=True) or []
-    groups = build_param_groups(net, specs, given.get("lr"), given.get("weight_decay")) if specs \
-        else [p for p in net.parameters() if p.requires_grad]
-    optimizer = optimizer_factory(params=groups)
+    optimizer = build_optimizer(net, build(cfg.optimizer, "optimizer"),
+                                OmegaConf.to_container(cfg.param_groups, resolve=True) or [])
     scheduler_cfg = cfg.scheduler.get("scheduler")
     scheduler = build(scheduler_cfg, "scheduler")(optimizer=optimizer, total_steps=total_steps) \
         if scheduler_cfg is not None else None

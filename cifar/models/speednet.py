@@ -3,7 +3,8 @@
 A frozen 2x2 patch-whitening convolution (24 channels, see ``whitening.py``), GELU, then three
 groups of [conv3x3 -> max-pool 2 -> BatchNorm -> GELU -> conv3x3 -> BatchNorm -> GELU] (widths
 64, 256, 256 by default: 1.97 M parameters, 0.28 GFLOP per image), max-pool 3, a linear layer
-without bias, and logits scaled by ``scale`` (1/9). Convolutions have no bias and start as the
+without bias, and logits scaled by ``scale`` (1/9). ``head_std`` rescales the linear layer's initial
+weights to that standard deviation (the record's Muon variant: 1, with ``scale`` 1/width). Convolutions have no bias and start as the
 identity (Dirac) on their first input channels; BatchNorm weights are frozen at 1, eps 1e-12,
 running-statistics momentum 0.4.
 """
@@ -53,7 +54,7 @@ class ConvGroup(nn.Sequential):
 
 class SpeedNet(nn.Module):
     def __init__(self, widths: Sequence[int] = (64, 256, 256), bn_momentum: float = 0.4, scale: float = 1 / 9,
-                 whiten_kernel: int = 2, num_classes: int = 10):
+                 whiten_kernel: int = 2, num_classes: int = 10, head_std: float | None = None):
         super().__init__()
         if len(widths) != 3:
             raise ValueError(f"SpeedNet: widths must have 3 entries (one per group), got {list(widths)}")
@@ -65,6 +66,11 @@ class SpeedNet(nn.Module):
             in_channels = width
         self.features = nn.Sequential(nn.GELU(), *groups, nn.MaxPool2d(3), nn.Flatten())
         self.head = nn.Linear(in_channels, num_classes, bias=False)
+        if head_std is not None:
+            if head_std <= 0:
+                raise ValueError(f"SpeedNet: head_std must be > 0, got {head_std}")
+            with torch.no_grad():
+                self.head.weight.mul_(head_std / self.head.weight.std())
         self.scale = scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
