@@ -3,10 +3,10 @@
 A frozen 2x2 patch-whitening convolution (24 channels, see ``whitening.py``), GELU, then three
 groups of [conv3x3 -> max-pool 2 -> BatchNorm -> GELU -> conv3x3 -> BatchNorm -> GELU] (widths
 64, 256, 256 by default: 1.97 M parameters, 0.28 GFLOP per image), max-pool 3, a linear layer
-without bias, and logits scaled by ``scale`` (1/9). ``head_std`` rescales the linear layer's initial
-weights to that standard deviation (the record's Muon variant: 1, with ``scale`` 1/width). Convolutions have no bias and start as the
+without bias, and logits scaled by ``scale`` (1/9). Convolutions have no bias and start as the
 identity (Dirac) on their first input channels; BatchNorm weights are frozen at 1, eps 1e-12,
-running-statistics momentum 0.4.
+running-statistics momentum 0.4. ``head_std`` rescales the linear layer's initial weights to that
+standard deviation (the record's Muon variant: 1, with ``scale`` = 1/width).
 """
 
 from __future__ import annotations
