@@ -15,6 +15,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from cifar import metric_names as M
+from cifar.bench import speedrun as speedrun_bench
 from cifar.callbacks.lookahead import Lookahead
 from cifar.errors import ConfigError
 from cifar.instantiate import build, build_module, resolve_precision
@@ -298,3 +299,16 @@ def test_bench_speedrun_reports_accuracy_time_and_ratio(tmp_path, tiny_data):
     assert any(line.startswith("ratio=") for line in lines) and report["ratio"] > 0
     assert [r["path"] for r in report["runs"]] == ["lightning", "lightning", "plain"]
     assert report["n"] == 2 and "amx_bf16" in report and report["precision"] == "32-true"
+    # both paths train on the same number of images, and the harness reports the rate
+    assert len({r["train_images"] for r in report["runs"]}) == 1 and report["runs"][0]["train_images"] % 32 == 0
+    for r in report["runs"]:
+        assert r["images_per_s"] == pytest.approx(r["train_images"] / r["seconds"], rel=0.02)
+    assert "training images/s" in result.stdout
+
+
+def test_trained_images_counts_partial_last_batches():
+    assert speedrun_bench.trained_images(336, 50_000, 1024, drop_last=True) == 336 * 1024
+    # 100 images in batches of 32: 32, 32, 32, 4 per epoch when the last batch is kept
+    assert speedrun_bench.trained_images(5, 100, 32, drop_last=False) == 100 + 32
+    assert speedrun_bench.trained_images(8, 100, 32, drop_last=False) == 200
+    assert speedrun_bench.trained_images(3, 100, 32, drop_last=True) == 96

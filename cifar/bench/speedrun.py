@@ -9,7 +9,8 @@ reported apart as ``warmup_s`` and not counted in any run.
 
     python -m cifar.bench speedrun experiment=speedrun94 seeds=3 [other overrides]
 
-The last line printed is ``acc=<mean test accuracy> time_s=<median seconds>``.
+Each run also reports its training images per second (the images it trained on over its timed
+seconds). The last line printed is ``acc=<mean test accuracy> time_s=<median seconds>``.
 """
 
 from __future__ import annotations
@@ -59,8 +60,8 @@ def device_of(cfg: DictConfig) -> str:
 
 
 def lightning_run(cfg: DictConfig, datamodule: CIFAR10DataModule, seed: int, max_steps: int | None = None,
-                  test_batches: int | float | None = None) -> tuple[float, float, float | None]:
-    """(test accuracy, seconds from fit start to test accuracy, accuracy without TTA)."""
+                  test_batches: int | float | None = None) -> tuple[float, float, float | None, int]:
+    """(test accuracy, seconds from fit start to test accuracy, accuracy without TTA, training steps)."""
     cfg = cfg.copy()
     with open_dict(cfg):
         cfg.seed = seed
@@ -81,14 +82,14 @@ def lightning_run(cfg: DictConfig, datamodule: CIFAR10DataModule, seed: int, max
     synchronize(device)
     seconds = time.perf_counter() - start
     no_tta = results.get(M.TEST_ACC_NO_TTA)
-    return float(results[M.TEST_ACC]), seconds, None if no_tta is None else float(no_tta)
+    return float(results[M.TEST_ACC]), seconds, None if no_tta is None else float(no_tta), trainer.global_step
 
 
 # -- the same recipe as a plain loop --------------------------------------------------------------
 
 
 def plain_run(cfg: DictConfig, datamodule: CIFAR10DataModule, seed: int, max_steps: int | None = None,
-              test_batches: int | None = None) -> tuple[float, float, float | None]:
+              test_batches: int | None = None) -> tuple[float, float, float | None, int]:
     """The recipe written as a plain PyTorch loop, from the same config: network, whitening fit,
     device-resident augmented batches, parameter groups, schedule, lookahead, TTA."""
     device = device_of(cfg)
@@ -165,7 +166,7 @@ def plain_run(cfg: DictConfig, datamodule: CIFAR10DataModule, seed: int, max_ste
     accuracy = float(correct) / seen
     synchronize(device)
     seconds = time.perf_counter() - start
-    return accuracy, seconds, (float(correct_plain) / seen if cfg.tta != "none" else None)
+    return accuracy, seconds, (float(correct_plain) / seen if cfg.tta != "none" else None), step
 
 
 # -- the harness ----------------------------------------------------------------------------------
@@ -190,10 +191,14 @@ def speedrun(overrides: list[str], seeds: int, plain_runs: int, warmup_steps: in
         runs: list[dict[str, Any]] = []
         for path, count, run in (("lightning", seeds, lightning_run), ("plain", plain_runs, plain_run)):
             for seed in range(first_seed, first_seed + count):
-                acc, seconds, no_tta = run(cfg, datamodule, seed)
+                acc, seconds, no_tta, steps = run(cfg, datamodule, seed)
+                images = trained_images(steps, len(datamodule.train_set), cfg.data.batch_size,
+                                        bool(cfg.data.drop_last))
                 runs.append({"path": path, "seed": seed, "test_acc": acc, "test_acc_no_tta": no_tta,
-                             "seconds": round(seconds, 2)})
-                print(f"{path} seed {seed}: test acc {acc:.4f} (without TTA {no_tta}) in {seconds:.1f} s", flush=True)
+                             "seconds": round(seconds, 2), "train_images": images,
+                             "images_per_s": round(images / seconds, 1)})
+                print(f"{path} seed {seed}: test acc {acc:.4f} (without TTA {no_tta}) in {seconds:.1f} s, "
+                      f"{images / seconds:.1f} training images/s", flush=True)
 
     ours = [r for r in runs if r["path"] == "lightning"]
     plain = [r for r in runs if r["path"] == "plain"]
@@ -208,6 +213,7 @@ def speedrun(overrides: list[str], seeds: int, plain_runs: int, warmup_steps: in
         "warmup_s": round(warmup_s, 2), "runs": runs,
         "acc_mean": statistics.mean(accs), "acc_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
         "n": len(accs), "time_median_s": statistics.median(times), "time_max_s": max(times),
+        "images_per_s_median": statistics.median(r["images_per_s"] for r in ours),
     }
     no_tta = [r["test_acc_no_tta"] for r in ours if r["test_acc_no_tta"] is not None]
     if no_tta:
@@ -226,16 +232,18 @@ def markdown(report: dict) -> str:
         f"compile {report['compile']}, channels_last {report['channels_last']}, {report['date']}",
         f"warm-up (excluded): {report['warmup_s']:.1f} s",
         "",
-        "| path | seed | test acc | test acc without TTA | seconds (fit start to test accuracy) |",
-        "|---|---:|---:|---:|---:|",
+        "| path | seed | test acc | test acc without TTA | seconds (fit start to test accuracy) | training images/s |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for r in report["runs"]:
         no_tta = f"{r['test_acc_no_tta']:.4f}" if r["test_acc_no_tta"] is not None else "-"
-        lines.append(f"| {r['path']} | {r['seed']} | {r['test_acc']:.4f} | {no_tta} | {r['seconds']:.1f} |")
+        lines.append(f"| {r['path']} | {r['seed']} | {r['test_acc']:.4f} | {no_tta} | {r['seconds']:.1f} "
+                     f"| {r['images_per_s']:.1f} |")
     lines += [
         "",
         f"accuracy {100 * report['acc_mean']:.2f} ± {100 * report['acc_std']:.2f}% (n={report['n']}), "
-        f"median {report['time_median_s']:.1f} s, max {report['time_max_s']:.1f} s",
+        f"median {report['time_median_s']:.1f} s, max {report['time_max_s']:.1f} s, "
+        f"{report['images_per_s_median']:.1f} training images/s (median; training images over the timed seconds)",
     ]
     if "ratio" in report:
         lines.append(f"plain loop: median {report['plain_time_median_s']:.1f} s, accuracy "
@@ -243,6 +251,15 @@ def markdown(report: dict) -> str:
         lines.append(f"ratio={report['ratio']}")
     lines.append(f"acc={report['acc_mean']:.4f} time_s={report['time_median_s']:.1f}")
     return "\n".join(lines)
+
+
+def trained_images(steps: int, train_size: int, batch_size: int, drop_last: bool) -> int:
+    """Images a run trained on in ``steps`` steps: full batches, except the last batch of each
+    epoch when it is partial and kept (``drop_last=False``)."""
+    per_epoch = train_size // batch_size if drop_last else math.ceil(train_size / batch_size)
+    last = batch_size if drop_last or train_size % batch_size == 0 else train_size % batch_size
+    epochs, rest = divmod(steps, per_epoch)
+    return epochs * ((per_epoch - 1) * batch_size + last) + rest * batch_size
 
 
 def parse_overrides(items: list[str]) -> tuple[list[str], int]:
