@@ -194,22 +194,24 @@ SPEEDRUN94 = {"model._target_": "cifar.models.speednet.SpeedNet", "model.widths"
               "callbacks.lookahead.base_decay": 0.95**5, "callbacks.whitening.bias_epochs": 3,
               "callbacks.whitening.images": 5000, "tta": "flip_translate", "optimized_metric": "test/acc"}
 RECIPES["speedrun94"] = SPEEDRUN94
-# airbench94_muon set for the CPU: Muon lr 0.17 momentum 0.75 on the filters; SGD lr 0.053 / 0.67 (head), momentum
+# airbench94_muon set for the CPU: Muon lr 0.12 momentum 0.7 on the filters; SGD lr 0.053 / 0.67 (head), momentum
 # 0.85, decay 2e-6 per example at batch 1024 (torch divides by lr); linear decay to 0; 7 epochs of 48 batches
 RECIPES["speedrun94_muon"] = {
     **{k: v for k, v in SPEEDRUN94.items() if not k.startswith(("param_groups", "callbacks.lookahead"))},
     "optimizer._target_": "cifar.optimizers.Muon", "optimizer.lr": 0.053, "optimizer.momentum": 0.85,
     "optimizer.nesterov": True, "optimizer.weight_decay": 2e-6 * 1024 / 0.053, "optimizer.orthogonalize": False,
     "optimizer.ns_steps": 3, "param_groups.0.module_types": ["torch.nn.Conv2d"], "param_groups.0.param_names": ["weight"],
-    "param_groups.0.options": {"orthogonalize": True, "lr": 0.17, "momentum": 0.75, "weight_decay": 0.0},
+    "param_groups.0.options": {"orthogonalize": True, "lr": 0.12, "momentum": 0.7, "weight_decay": 0.0},
     "param_groups.1.module_types": ["torch.nn.Linear"], "param_groups.1.options.lr": 0.67,
     "param_groups.1.options.weight_decay": 2e-6 * 1024 / 0.67, "model.scale": 1 / 256, "model.head_std": 1.0,
     "scheduler.scheduler.warmup": 0.0, "scheduler.scheduler.start": 1.0, "scheduler.scheduler.end": 0.0,
     "data.batch_size": 1024, "trainer.max_steps": 336, "callbacks.lookahead": None,
 }
-# the tiers are speedrun94_muon cut by epochs (and width)
-RECIPES["speedrun90"] = {**RECIPES["speedrun94_muon"], "trainer.max_steps": 312}
-RECIPES["speedrun85"] = {**RECIPES["speedrun94_muon"], "trainer.max_steps": 168, "model.widths": [32, 128, 128],
+# the tiers are speedrun94_muon cut by epochs (and width), with the Muon settings they were measured with
+TIER_FILTERS = {"param_groups.0.options": {"orthogonalize": True, "lr": 0.17, "momentum": 0.75, "weight_decay": 0.0}}
+RECIPES["speedrun90"] = {**RECIPES["speedrun94_muon"], **TIER_FILTERS, "trainer.max_steps": 312}
+RECIPES["speedrun85"] = {**RECIPES["speedrun94_muon"], **TIER_FILTERS, "trainer.max_steps": 168,
+                         "model.widths": [32, 128, 128],
                          "model.scale": 1 / 128, "callbacks.whitening.bias_epochs": 2}
 
 

@@ -162,7 +162,7 @@ def test_parameter_group_options_reach_the_optimizer_and_unknown_ones_are_refuse
     filters, head, default = optimizer.param_groups
     convs = [m.weight for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m.weight.requires_grad]
     assert {id(p) for p in filters["params"]} == {id(p) for p in convs} and len(convs) == 6
-    assert filters["orthogonalize"] and filters["lr"] == 0.17 and filters["momentum"] == 0.75
+    assert filters["orthogonalize"] and filters["lr"] == 0.12 and filters["momentum"] == 0.7
     assert head["params"] == [net.head.weight] and head["lr"] == 0.67 and not head["orthogonalize"]
     assert default["lr"] == 0.053 and default["momentum"] == 0.85 and not default["orthogonalize"]
     assert id(net.whiten.bias) in {id(p) for p in default["params"]}
