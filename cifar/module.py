@@ -89,7 +89,8 @@ class ImageClassifier(L.LightningModule):
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
 
-        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        # no input checks on the training metric: they call torch.unique, which waits for the GPU every step
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro", validate_args=False)
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc_no_tta = MulticlassAccuracy(num_classes, average="micro")

@@ -73,12 +73,34 @@ def write_csv(path: str | Path, header: Sequence[str], rows: Iterable[Sequence[A
     return atomic_write_text(path, buffer.getvalue())
 
 
-def save_figure(fig: Figure, path: str | Path, dpi: int = 100) -> Path:
-    """Save ``fig`` as PNG (atomically) and close it."""
+def figure_png(fig: Figure, dpi: int = 100) -> bytes:
+    """``fig`` rendered as PNG bytes (trimmed to its content); closes it."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
-    return atomic_write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def save_figure(fig: Figure, path: str | Path, dpi: int = 100) -> Path:
+    """Save ``fig`` as PNG (atomically) and close it."""
+    return atomic_write_bytes(path, figure_png(fig, dpi))
+
+
+def save_and_log_figure(fig: Figure, path: str | Path, loggers: Iterable[Any], tag: str, step: int) -> Path:
+    """Save ``fig`` as PNG (atomically), close it, and log the same image as ``tag`` to every
+    TensorBoard logger in ``loggers``: the figure is built and drawn once for both (drawing is most
+    of a figure's cost)."""
+    import numpy as np
+    from lightning.pytorch.loggers import TensorBoardLogger  # here, so the writers above need no Lightning
+    from PIL import Image
+
+    png = figure_png(fig)
+    boards = [logger for logger in loggers if isinstance(logger, TensorBoardLogger)]
+    if boards:
+        image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+        for logger in boards:
+            logger.experiment.add_image(tag, image, global_step=step, dataformats="HWC")
+    return atomic_write_bytes(path, png)
 
 
 def write_confusion_csv(path: str | Path, matrix: Sequence[Sequence[int]], class_names: Sequence[str]) -> Path:

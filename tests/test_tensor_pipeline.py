@@ -88,3 +88,14 @@ def test_trains_end_to_end_with_the_tensor_pipeline(tmp_path, tiny_data):
     metrics = train(compose_run(tmp_path, *TINY_RUN, "logger=none", "data.pipeline=tensor",
                                 "data.augment=crop_flip_cutout", data_dir=tiny_data))
     assert metrics["epochs"] == 2 and 0.0 <= metrics["test/acc"] <= 1.0
+
+
+def test_each_split_is_converted_once_per_datamodule(tiny_data):
+    # Lightning asks for the training loader twice per fit, and the speedrun bench fits many times
+    dm = make_dm(tiny_data, pipeline="tensor")
+    first, second = dm.train_dataloader(), dm.train_dataloader()
+    assert first.images is second.images and first.labels is second.labels
+    assert dm.test_dataloader().images is dm.test_dataloader().images
+    assert dm.test_dataloader().images is not first.images
+    assert make_dm(tiny_data, pipeline="tensor").train_dataloader().images is not first.images
+    torch.testing.assert_close(first.images, TensorBatches(dm.train_set.images, np.zeros(len(dm.train_set)), 16).images)

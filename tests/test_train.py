@@ -93,3 +93,29 @@ def test_compiled_network_trains_and_its_checkpoint_loads(tmp_path, tiny_data):
 
     metrics = run(tmp_path, tiny_data, "logger=none", "trainer.max_epochs=1", "speed.compile=true")
     assert type(load_trained_model(metrics["best_checkpoint"]).net).__name__ == "SmallNet"
+
+
+def test_curves_png_every_n_epochs_and_always_at_the_end(tmp_path):
+    from types import SimpleNamespace
+
+    from cifar.callbacks import TrainingCurvesCallback
+
+    curves = TrainingCurvesCallback(tmp_path, plot_every_n_epochs=2)
+    trainer = SimpleNamespace(sanity_checking=False, callback_metrics={}, optimizers=[], is_global_zero=True,
+                              loggers=[], global_step=0, current_epoch=0)
+    for epoch, png_expected in ((0, False), (1, True)):
+        trainer.current_epoch = epoch
+        curves.on_train_epoch_start(trainer, None)
+        curves.on_train_epoch_end(trainer, None)
+        assert len((tmp_path / "curves.csv").read_text().splitlines()) == epoch + 2  # header + a row per epoch
+        assert (tmp_path / "curves.png").exists() == png_expected
+
+    at_end = TrainingCurvesCallback(tmp_path / "end", plot_every_n_epochs=0)  # the speedruns' setting
+    at_end.on_train_epoch_start(trainer, None)
+    at_end.on_train_epoch_end(trainer, None)
+    assert (tmp_path / "end" / "curves.csv").exists() and not (tmp_path / "end" / "curves.png").exists()
+    at_end.on_fit_end(trainer, None)
+    assert (tmp_path / "end" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    with pytest.raises(ConfigError, match=r"callbacks\.training_curves\.plot_every_n_epochs=-1: expected an integer >= 0"):
+        TrainingCurvesCallback(tmp_path, plot_every_n_epochs=-1)

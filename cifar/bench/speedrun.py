@@ -108,7 +108,7 @@ def plain_run(cfg: DictConfig, datamodule: CIFAR10DataModule, seed: int, max_ste
     fit_whitening(net, datamodule.train_set.images, whitening.get("images", 5000))
     layers = whitening_layers(net)
 
-    train = TensorBatches(datamodule.train_set.images, datamodule.train_set.labels.numpy(), cfg.data.batch_size,
+    train = TensorBatches(*datamodule.on_device(datamodule.train_set, device), cfg.data.batch_size,
                           device=device, shuffle=True, augment=tensor_augmentation(cfg.data.augment), seed=seed,
                           drop_last=bool(cfg.data.drop_last))
     total_steps = min(cfg.trainer.max_steps if cfg.trainer.max_steps not in (None, -1) else math.inf,
@@ -151,7 +151,7 @@ def plain_run(cfg: DictConfig, datamodule: CIFAR10DataModule, seed: int, max_ste
                 break
 
     net.eval()
-    test = TensorBatches(datamodule.test_set.images, datamodule.test_set.labels.numpy(), cfg.data.eval_batch_size,
+    test = TensorBatches(*datamodule.on_device(datamodule.test_set, device), cfg.data.eval_batch_size,
                          device=device, augment=BatchAugment())
     correct = correct_plain = seen = 0
     with torch.inference_mode(), autocast(device, precision):

@@ -6,11 +6,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import lightning as L
-from lightning.pytorch.loggers import TensorBoardLogger
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from cifar.data.constants import CLASS_NAMES
-from cifar.reports import confusion_figure, save_figure, write_confusion_csv, write_per_class_csv
+from cifar.reports import confusion_figure, save_and_log_figure, write_confusion_csv, write_per_class_csv
 
 STAGES = ("val", "test")
 
@@ -51,11 +50,8 @@ class ConfusionMatrixCallback(L.Callback):
         if stage == "test":
             write_per_class_csv(self.output_dir / "per_class_accuracy_test.csv", matrix.tolist(), self.class_names)
         title = f"{stage} confusion matrix (epoch {trainer.current_epoch})"
-        for logger in trainer.loggers:
-            if isinstance(logger, TensorBoardLogger):
-                fig = confusion_figure(matrix, self.class_names, title)
-                logger.experiment.add_figure(f"confusion/{stage}", fig, global_step=trainer.global_step, close=True)
-        save_figure(confusion_figure(matrix, self.class_names, title), self.output_dir / f"confusion_{stage}.png")
+        save_and_log_figure(confusion_figure(matrix, self.class_names, title), self.output_dir / f"confusion_{stage}.png",
+                            trainer.loggers, f"confusion/{stage}", trainer.global_step)
 
     # -- hooks --------------------------------------------------------------------------------
 

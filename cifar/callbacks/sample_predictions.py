@@ -8,10 +8,9 @@ from pathlib import Path
 import lightning as L
 import matplotlib.pyplot as plt
 import torch
-from lightning.pytorch.loggers import TensorBoardLogger
 
 from cifar.data.constants import CLASS_NAMES, MEAN, STD
-from cifar.reports import save_figure
+from cifar.reports import save_and_log_figure
 
 
 class SamplePredictionsCallback(L.Callback):
@@ -41,10 +40,8 @@ class SamplePredictionsCallback(L.Callback):
     def on_test_epoch_end(self, trainer, pl_module) -> None:
         if not (self._samples and trainer.is_global_zero):
             return
-        for logger in trainer.loggers:
-            if isinstance(logger, TensorBoardLogger):
-                logger.experiment.add_figure("samples/test", self.figure(), global_step=trainer.global_step, close=True)
-        save_figure(self.figure(), self.output_dir / "sample_predictions.png")
+        save_and_log_figure(self.figure(), self.output_dir / "sample_predictions.png", trainer.loggers, "samples/test",
+                            trainer.global_step)
 
     def figure(self):
         s = self._samples

@@ -19,14 +19,14 @@ def whitening_layers(module: torch.nn.Module) -> list[PatchWhitening]:
     return [m for m in module.modules() if isinstance(m, PatchWhitening)]
 
 
-def fit_whitening(net: torch.nn.Module, images, count: int) -> int:
+def fit_whitening(net: torch.nn.Module, images, count: int, device: torch.device | str | None = None) -> int:
     """Fit every PatchWhitening layer of ``net`` on the first ``count`` of uint8 [N, 32, 32, 3]
-    ``images`` (normalized as the pipelines do); returns how many layers it fitted."""
+    ``images`` (normalized as the pipelines do), computing on ``device`` (default: the layer's);
+    returns how many layers it fitted."""
     layers = whitening_layers(net)
-    if layers:
-        normalized = normalize(torch.as_tensor(images[:count]).permute(0, 3, 1, 2))
-        for layer in layers:
-            layer.fit(normalized.to(layer.weight.device))
+    for layer in layers:
+        pixels = torch.as_tensor(images[:count]).to(device or layer.weight.device)
+        layer.fit(normalize(pixels.permute(0, 3, 1, 2)))
     return len(layers)
 
 
@@ -53,7 +53,8 @@ class WhiteningInit(L.Callback):
         train_set = getattr(trainer.datamodule, "train_set", None)
         if train_set is None:
             raise ConfigError("callbacks.whitening needs a datamodule with a training split (train_set) to fit on")
-        fitted = fit_whitening(pl_module, train_set.images, self.images)
+        # on the training device: the module is still on the CPU here, where the fit takes seconds
+        fitted = fit_whitening(pl_module, train_set.images, self.images, device=trainer.strategy.root_device)
         log.info("fitted %d whitening layer(s) on %d training images", fitted, min(self.images, len(train_set)))
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -16,7 +16,7 @@ from cifar.data.constants import MEAN, STD
 from cifar.data.dataset import EpochShuffleSampler, ImageArrayDataset
 from cifar.data.download import fetch
 from cifar.data.formats import FORMATS, LAYOUT_DIRS, Format, is_present, read_split
-from cifar.data.tensor_pipeline import TENSOR_RECIPES, BatchAugment, TensorBatches, tensor_augmentation
+from cifar.data.tensor_pipeline import TENSOR_RECIPES, BatchAugment, TensorBatches, normalize, tensor_augmentation, to_device
 from cifar.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,8 @@ class CIFAR10DataModule(L.LightningDataModule):
         self.val_set: ImageArrayDataset | None = None
         self.test_set: ImageArrayDataset | None = None
         self._norm: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+        # (id(dataset), device) -> (dataset, images, labels); holding the dataset keeps its id unique
+        self._on_device: dict[tuple[int, str], tuple[ImageArrayDataset, torch.Tensor, torch.Tensor]] = {}
 
     # -- finding the data ---------------------------------------------------------------------
 
@@ -144,8 +146,9 @@ class CIFAR10DataModule(L.LightningDataModule):
             raise RuntimeError("call setup() before asking for a dataloader")
         drop_last = self.drop_last and shuffle
         if self.pipeline == "tensor":
+            images, labels = self.on_device(dataset, self._device())
             return TensorBatches(
-                dataset.images, dataset.labels.numpy(), batch_size, device=self._device(), shuffle=shuffle,
+                images, labels, batch_size, device=images.device, shuffle=shuffle,
                 augment=tensor_augmentation(self.augment) if shuffle else BatchAugment(), seed=self.seed,
                 drop_last=drop_last,
             )
@@ -173,6 +176,15 @@ class CIFAR10DataModule(L.LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         return self.test_dataloader()
 
+    def on_device(self, dataset: ImageArrayDataset, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
+        """``dataset`` as normalized float images and labels on ``device``, converted once and kept:
+        Lightning asks for the training loader twice per fit, and the bench runs many fits."""
+        device = torch.device(device)
+        key = (id(dataset), str(device))
+        if key not in self._on_device:
+            self._on_device[key] = (dataset, to_device(dataset.images, device), dataset.labels.to(device))
+        return self._on_device[key][1:]
+
     def _device(self) -> torch.device:
         trainer = getattr(self, "trainer", None)
         if trainer is None:
@@ -195,17 +207,6 @@ class CIFAR10DataModule(L.LightningDataModule):
             std = torch.tensor(STD, device=device).view(1, 3, 1, 1)
             self._norm[device] = (mean, std)
         return self._norm[device]
-
-
-def normalize(images: torch.Tensor, mean_std: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-    """uint8 [N, 3, H, W] in 0..255 -> float32 normalized with the CIFAR-10 channel mean/std."""
-    if mean_std is None:
-        mean_std = (
-            torch.tensor(MEAN, device=images.device).view(1, 3, 1, 1),
-            torch.tensor(STD, device=images.device).view(1, 3, 1, 1),
-        )
-    mean, std = mean_std
-    return (images.float().div_(255.0) - mean) / std
 
 
 def _check_int(option: str, value: Any, low: int) -> None:

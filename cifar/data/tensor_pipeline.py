@@ -53,8 +53,28 @@ def tensor_augmentation(name: str) -> BatchAugment:
     return TENSOR_RECIPES[name]
 
 
+def normalize(images: torch.Tensor, mean_std: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """uint8 [N, 3, H, W] in 0..255 -> float32 normalized with the CIFAR-10 channel mean/std."""
+    if mean_std is None:
+        mean_std = (
+            torch.tensor(MEAN, device=images.device).view(1, 3, 1, 1),
+            torch.tensor(STD, device=images.device).view(1, 3, 1, 1),
+        )
+    mean, std = mean_std
+    return (images.float().div_(255.0) - mean) / std
+
+
+def to_device(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """uint8 ``[N, 32, 32, 3]`` images as normalized float32 ``[N, 3, 32, 32]`` on ``device``."""
+    return normalize(torch.from_numpy(images).to(device).permute(0, 3, 1, 2)).contiguous()
+
+
 class TensorBatches:
     """An iterable of ``(normalized float images [B, 3, 32, 32], labels [B])`` on ``device``.
+
+    ``images`` are uint8 ``[N, 32, 32, 3]`` (normalized here) or a tensor that :func:`to_device`
+    returned, which is used as it is (the datamodule keeps one per split and device, so that a
+    run's loaders, and runs after it, do not convert the split again).
 
     Lightning calls ``sampler.set_epoch(epoch)`` before each training epoch (``sampler`` is the
     object itself), so epoch N's order and augmentation depend on (seed, N) alone.
@@ -62,8 +82,8 @@ class TensorBatches:
 
     def __init__(
         self,
-        images: np.ndarray,
-        labels: np.ndarray,
+        images: np.ndarray | torch.Tensor,
+        labels: np.ndarray | torch.Tensor,
         batch_size: int,
         device: torch.device | str = "cpu",
         shuffle: bool = False,
@@ -72,12 +92,11 @@ class TensorBatches:
         drop_last: bool = False,
     ):
         self.device = torch.device(device)
-        mean = torch.tensor(MEAN, device=self.device).view(1, 3, 1, 1)
-        std = torch.tensor(STD, device=self.device).view(1, 3, 1, 1)
-        pixels = torch.from_numpy(images).to(self.device).permute(0, 3, 1, 2)
-        self.images = ((pixels.float() / 255.0 - mean) / std).contiguous()
+        self.images = images.to(self.device) if isinstance(images, torch.Tensor) else to_device(images, self.device)
         self.labels = torch.as_tensor(labels, dtype=torch.long, device=self.device)
-        self.black = (-mean / std).view(3)  # a zero pixel, normalized: the padding colour
+        mean = torch.tensor(MEAN, device=self.device)
+        std = torch.tensor(STD, device=self.device)
+        self.black = -mean / std  # a zero pixel, normalized: the padding colour
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.augment = augment

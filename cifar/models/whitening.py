@@ -32,7 +32,8 @@ class PatchWhitening(nn.Conv2d):
 
     @torch.no_grad()
     def fit(self, images: torch.Tensor) -> None:
-        """Set the filters from normalized float images [N, C, H, W]; the bias becomes zero."""
+        """Set the filters from normalized float images [N, C, H, W] (computed on their device); the
+        bias becomes zero."""
         c, k = self.in_channels, self.kernel_size[0]
         if images.ndim != 4 or images.shape[1] != c:
             raise ValueError(f"PatchWhitening.fit: expected images [N, {c}, H, W], got {list(images.shape)}")
