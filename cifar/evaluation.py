@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from cifar.data.constants import NUM_CLASSES
-from cifar.data.datamodule import normalize
+from cifar.data.tensor_pipeline import normalize
 
 
 @dataclass

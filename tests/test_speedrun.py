@@ -77,7 +77,7 @@ def test_whitening_callback_fits_on_the_datamodule_training_images_and_freezes_t
     trainer = build_trainer(cfg)
     trainer.callbacks.append(Watch())
     trainer.fit(module, datamodule=datamodule)
-    from cifar.data.datamodule import normalize
+    from cifar.data.tensor_pipeline import normalize
 
     expected = PatchWhitening(3, 2)
     expected.fit(normalize(torch.as_tensor(datamodule.train_set.images[:100]).permute(0, 3, 1, 2)))
@@ -267,6 +267,10 @@ def test_experiment_trains_one_epoch_on_all_training_images(tmp_path, tiny_data,
     assert 0.0 <= metrics[M.TEST_ACC] <= 1.0 and metrics[M.TEST_ACC_NO_TTA] is not None
     assert metrics[M.VAL_ACC] is None  # no validation split
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    # the reports a speedrun keeps (curves.png drawn once, at the end), and the sample grid it skips
+    for report in ("curves.csv", "curves.png", "confusion_test.png", "per_class_accuracy_test.csv"):
+        assert (tmp_path / report).is_file(), report
+    assert not (tmp_path / "sample_predictions.png").exists()
 
 
 def test_muon_trains_any_model_once_param_groups_select_its_weights(tmp_path, tiny_data):

@@ -8,7 +8,7 @@ import logging
 import lightning as L
 import torch
 
-from cifar.data.datamodule import normalize
+from cifar.data.tensor_pipeline import normalize
 from cifar.errors import ConfigError
 from cifar.models.whitening import PatchWhitening
 
