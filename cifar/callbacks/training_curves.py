@@ -88,9 +88,12 @@ class TrainingCurvesCallback(L.Callback):
             acc_ax.axhline(self.target_acc, color="red", linestyle="--", label=f"target {self.target_acc:g}")
         acc_ax.set(title="accuracy", xlabel="epoch")
         plot(lr_ax, "lr", "learning rate")
-        lr_ax.set(title="learning rate (end of epoch)", xlabel="epoch", yscale="log")
+        # log scale where it can show something (a schedule that ends at 0 has no positive last value)
+        positive = any((h["lr"] or 0) > 0 for h in self.history)
+        lr_ax.set(title="learning rate (end of epoch)", xlabel="epoch", yscale="log" if positive else "linear")
         for ax in (loss_ax, acc_ax):
-            ax.legend()
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend()
             ax.grid(alpha=0.3)
         lr_ax.grid(alpha=0.3)
         fig.tight_layout()
