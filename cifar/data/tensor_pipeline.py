@@ -94,9 +94,7 @@ class TensorBatches:
         self.device = torch.device(device)
         self.images = images.to(self.device) if isinstance(images, torch.Tensor) else to_device(images, self.device)
         self.labels = torch.as_tensor(labels, dtype=torch.long, device=self.device)
-        mean = torch.tensor(MEAN, device=self.device)
-        std = torch.tensor(STD, device=self.device)
-        self.black = -mean / std  # a zero pixel, normalized: the padding colour
+        self.black = normalize(torch.zeros(1, 3, 1, 1, dtype=torch.uint8, device=self.device)).view(3)  # padding colour
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.augment = augment
