@@ -91,3 +91,40 @@ def test_best_val_accuracy_is_the_max_over_epochs(tiny_data):
     assert len(recorder.history) == 4
     assert trainer.callback_metrics[M.VAL_ACC_BEST].item() == pytest.approx(max(recorder.history))
     assert {M.TRAIN_LOSS + "_epoch", M.TRAIN_ACC, M.VAL_LOSS, M.VAL_ACC} <= set(trainer.callback_metrics)
+
+
+class MemoryLogger(L.pytorch.loggers.Logger):
+    """Keeps what Lightning writes: [(step, {name: value})]."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows = []
+
+    name, version = "memory", 0
+
+    def log_metrics(self, metrics, step=None):
+        self.rows.append((step, dict(metrics)))
+
+    def log_hyperparams(self, params, *args, **kwargs):
+        pass
+
+
+def test_training_metrics_are_per_image_means_and_the_step_loss_is_logged_when_the_logger_writes():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10))  # no BatchNorm: train mode changes nothing
+    module = ImageClassifier(net=net, optimizer=functools.partial(torch.optim.SGD, lr=0.0), loss_reduction="sum")
+    images, targets = torch.randn(10, 3, 32, 32), torch.arange(10) % 10
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, targets), batch_size=4)  # 4, 4, 2
+    logger = MemoryLogger()
+    trainer = L.Trainer(max_epochs=1, logger=logger, log_every_n_steps=2, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(module, train_dataloaders=loader)
+
+    with torch.no_grad():
+        logits = net(images)
+    per_image = nn.functional.cross_entropy(logits, targets, reduction="none")
+    metrics = trainer.callback_metrics
+    assert metrics[M.TRAIN_LOSS + "_epoch"].item() == pytest.approx(per_image.mean().item(), rel=1e-5)  # not the mean of batch means
+    assert metrics[M.TRAIN_ACC].item() == pytest.approx((logits.argmax(1) == targets).float().mean().item())
+    steps = {step: row[M.TRAIN_LOSS + "_step"] for step, row in logger.rows if M.TRAIN_LOSS + "_step" in row}
+    assert steps == {1: pytest.approx(per_image[4:8].mean().item(), rel=1e-5)}  # every 2nd step: the second batch

@@ -117,17 +117,39 @@ class TensorBatches:
         generator = torch.Generator().manual_seed(stream_seed(self.seed, self.epoch, 2))
         order = torch.randperm(n, generator=generator) if self.shuffle else torch.arange(n)
         flips = self._flips(n, generator)
+        draws = self._draws(n, generator)
+        # One host-to-device copy per epoch: a copy from host memory waits for the GPU to finish its
+        # queue, so copying per batch would stall every training step.
         order = order.to(self.device)
+        flips = flips.to(self.device) if flips is not None else None
+        draws = {k: v.to(self.device) for k, v in draws.items()}
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             index = order[start : start + self.batch_size]
             images = self.images[index]
+            drawn = {k: v[start : start + len(index)] for k, v in draws.items()}
             if self.augment.translate:
-                images = self._translate(images, generator)
+                images = self._translate(images, drawn["dy"], drawn["dx"])
             if flips is not None:
-                images = torch.where(flips.to(self.device)[index].view(-1, 1, 1, 1), images.flip(3), images)
+                images = torch.where(flips[index].view(-1, 1, 1, 1), images.flip(3), images)
             if self.augment.cutout:
-                images = self._cutout(images, generator)
+                images = self._cutout(images, drawn["cy"], drawn["cx"])
             yield images, self.labels[index]
+
+    def _draws(self, n: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """The epoch's per-image random offsets (translation ``dy``/``dx``, cutout centre ``cy``/``cx``),
+        drawn batch by batch on the CPU in the order the batches use them."""
+        _, h, w = self.images.shape[1:]
+        p, names = self.augment.translate, []
+        if p:
+            names += [("dy", 2 * p + 1), ("dx", 2 * p + 1)]
+        if self.augment.cutout:
+            names += [("cy", h), ("cx", w)]
+        draws: dict[str, list[torch.Tensor]] = {name: [] for name, _ in names}
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
+            b = min(self.batch_size, n - start)
+            for name, high in names:
+                draws[name].append(torch.randint(0, high, (b,), generator=generator))
+        return {name: torch.cat(parts) for name, parts in draws.items()}
 
     def _flips(self, n: int, generator: torch.Generator) -> torch.Tensor | None:
         if self.augment.flip == "random":
@@ -137,7 +159,8 @@ class TensorBatches:
             return start ^ bool(self.epoch % 2)
         return None
 
-    def _translate(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def _translate(self, images: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
+        """Each image shifted by (``dy``, ``dx``) - ``translate`` px: a crop of the padded image."""
         b, c, h, w = images.shape
         p = self.augment.translate
         if self.augment.pad == "reflect":
@@ -145,18 +168,16 @@ class TensorBatches:
         else:
             padded = self.black.view(1, c, 1, 1).expand(b, c, h + 2 * p, w + 2 * p).clone()
             padded[:, :, p : p + h, p : p + w] = images
-        dy = torch.randint(0, 2 * p + 1, (b,), generator=generator).to(self.device)
-        dx = torch.randint(0, 2 * p + 1, (b,), generator=generator).to(self.device)
         rows = (dy.view(b, 1) + torch.arange(h, device=self.device)).view(b, 1, h, 1).expand(b, c, h, w + 2 * p)
         cropped = padded.gather(2, rows)
         cols = (dx.view(b, 1) + torch.arange(w, device=self.device)).view(b, 1, 1, w).expand(b, c, h, w)
         return cropped.gather(3, cols)
 
-    def _cutout(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def _cutout(self, images: torch.Tensor, cy: torch.Tensor, cx: torch.Tensor) -> torch.Tensor:
+        """A ``cutout`` x ``cutout`` square centred on (``cy``, ``cx``) set to 0 in each image."""
         b, _, h, w = images.shape
         s = self.augment.cutout
-        cy = torch.randint(0, h, (b,), generator=generator).to(self.device).view(b, 1, 1)
-        cx = torch.randint(0, w, (b,), generator=generator).to(self.device).view(b, 1, 1)
+        cy, cx = cy.view(b, 1, 1), cx.view(b, 1, 1)
         y = torch.arange(h, device=self.device).view(1, h, 1)
         x = torch.arange(w, device=self.device).view(1, 1, w)
         top, left = cy - s // 2, cx - s // 2
