@@ -110,12 +110,20 @@ def test_curves_png_every_n_epochs_and_always_at_the_end(tmp_path):
         assert len((tmp_path / "curves.csv").read_text().splitlines()) == epoch + 2  # header + a row per epoch
         assert (tmp_path / "curves.png").exists() == png_expected
 
-    at_end = TrainingCurvesCallback(tmp_path / "end", plot_every_n_epochs=0)  # the speedruns' setting
+    at_end = TrainingCurvesCallback(tmp_path / "end", plot_every_n_epochs=0)
     at_end.on_train_epoch_start(trainer, None)
     at_end.on_train_epoch_end(trainer, None)
     assert (tmp_path / "end" / "curves.csv").exists() and not (tmp_path / "end" / "curves.png").exists()
     at_end.on_fit_end(trainer, None)
     assert (tmp_path / "end" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+    never = TrainingCurvesCallback(tmp_path / "never", figure=False)  # the speedruns' setting: the CSV only
+    never.on_train_epoch_start(trainer, None)
+    never.on_train_epoch_end(trainer, None)
+    never.on_fit_end(trainer, None)
+    assert [p.name for p in (tmp_path / "never").iterdir()] == ["curves.csv"]
+
     with pytest.raises(ConfigError, match=r"callbacks\.training_curves\.plot_every_n_epochs=-1: expected an integer >= 0"):
         TrainingCurvesCallback(tmp_path, plot_every_n_epochs=-1)
+    with pytest.raises(ConfigError, match=r"callbacks\.training_curves\.figure='no': expected true or false"):
+        TrainingCurvesCallback(tmp_path, figure="no")

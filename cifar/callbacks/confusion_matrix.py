@@ -9,6 +9,7 @@ import lightning as L
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from cifar.data.constants import CLASS_NAMES
+from cifar.errors import ConfigError
 from cifar.reports import confusion_figure, save_and_log_figure, write_confusion_csv, write_per_class_csv
 
 STAGES = ("val", "test")
@@ -21,11 +22,15 @@ class ConfusionMatrixCallback(L.Callback):
     At the end of every validation epoch and of testing it writes ``confusion_<stage>.csv``
     (counts; rows true, columns predicted) and ``confusion_<stage>.png`` into ``output_dir``,
     replacing the previous ones, and logs the figure to TensorBoard as ``confusion/<stage>``.
-    Testing also writes ``per_class_accuracy_test.csv``.
+    Testing also writes ``per_class_accuracy_test.csv``. ``figure=False`` writes the CSVs only
+    (drawing the figure takes 0.2-0.5 s).
     """
 
-    def __init__(self, output_dir: str | Path, class_names: Sequence[str] = CLASS_NAMES):
+    def __init__(self, output_dir: str | Path, class_names: Sequence[str] = CLASS_NAMES, figure: bool = True):
+        if not isinstance(figure, bool):
+            raise ConfigError(f"callbacks.confusion_matrix.figure={figure!r}: expected true or false")
         self.output_dir = Path(output_dir)
+        self.draws_figure = bool(figure)
         self.class_names = list(class_names)
         self._matrices: dict[str, MulticlassConfusionMatrix] = {}
 
@@ -49,6 +54,8 @@ class ConfusionMatrixCallback(L.Callback):
         write_confusion_csv(self.output_dir / f"confusion_{stage}.csv", matrix.tolist(), self.class_names)
         if stage == "test":
             write_per_class_csv(self.output_dir / "per_class_accuracy_test.csv", matrix.tolist(), self.class_names)
+        if not self.draws_figure:
+            return
         title = f"{stage} confusion matrix (epoch {trainer.current_epoch})"
         save_and_log_figure(confusion_figure(matrix, self.class_names, title), self.output_dir / f"confusion_{stage}.png",
                             trainer.loggers, f"confusion/{stage}", trainer.global_step)

@@ -21,20 +21,24 @@ class TrainingCurvesCallback(L.Callback):
     plus validation) in ``output_dir``, and ``curves.png`` after every ``plot_every_n_epochs``-th
     epoch (0: only at the end of fit; drawing takes 0.3-0.7 s, more than a whole epoch of a GPU
     speedrun). At the end of fit the figure is drawn once more and also logged to TensorBoard as
-    ``curves``.
+    ``curves``. ``figure=False`` draws nothing: the CSV (and TensorBoard's scalars) only.
 
     The history is part of the checkpoint, so a resumed run continues its curves.
     """
 
-    def __init__(self, output_dir: str | Path, target_acc: float | None = None, plot_every_n_epochs: int = 1):
+    def __init__(self, output_dir: str | Path, target_acc: float | None = None, plot_every_n_epochs: int = 1,
+                 figure: bool = True):
         if isinstance(plot_every_n_epochs, bool) or not isinstance(plot_every_n_epochs, int) or plot_every_n_epochs < 0:
             raise ConfigError(
                 f"callbacks.training_curves.plot_every_n_epochs={plot_every_n_epochs!r}: expected an integer >= 0 "
                 "(0 = draw curves.png only at the end of fit)"
             )
+        if not isinstance(figure, bool):
+            raise ConfigError(f"callbacks.training_curves.figure={figure!r}: expected true or false")
         self.output_dir = Path(output_dir)
         self.target_acc = target_acc
         self.plot_every_n_epochs = plot_every_n_epochs
+        self.draws_figure = bool(figure)
         self.history: list[dict[str, float | None]] = []
         self._epoch_started = 0.0
 
@@ -62,11 +66,11 @@ class TrainingCurvesCallback(L.Callback):
         if trainer.is_global_zero:
             write_csv(self.output_dir / "curves.csv", COLUMNS, ([h[c] for c in COLUMNS] for h in self.history))
             every = self.plot_every_n_epochs
-            if every and (trainer.current_epoch + 1) % every == 0:
+            if self.draws_figure and every and (trainer.current_epoch + 1) % every == 0:
                 save_figure(self.figure(), self.output_dir / "curves.png")
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not (trainer.is_global_zero and self.history):
+        if not (self.draws_figure and trainer.is_global_zero and self.history):
             return
         save_and_log_figure(self.figure(), self.output_dir / "curves.png", trainer.loggers, "curves", trainer.global_step)
 
