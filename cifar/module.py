@@ -94,6 +94,7 @@ class ImageClassifier(L.LightningModule):
         # NaN check (a host sync; FiniteLossCallback checks the loss every few steps instead).
         self.train_loss = MeanMetric(nan_strategy="disable")
         self.train_acc = MeanMetric(nan_strategy="disable")
+        self._epoch_means_logged = False
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc_no_tta = MulticlassAccuracy(num_classes, average="micro")
@@ -123,12 +124,16 @@ class ImageClassifier(L.LightningModule):
         # Lightning converts progress-bar values to numbers after every batch, a GPU sync each time.
         self.train_loss.update(mean_loss.expand(len(targets)))  # per image, so the mean weighs batches by size
         self.train_acc.update((outputs.detach().argmax(dim=1) == targets).float())
-        if batch_idx == 0:
+        if not self._epoch_means_logged:  # the first batch of the epoch (or of a resumed one)
             self.log(M.TRAIN_LOSS + "_epoch", self.train_loss, on_step=False, on_epoch=True, prog_bar=True)
             self.log(M.TRAIN_ACC, self.train_acc, on_step=False, on_epoch=True)
+            self._epoch_means_logged = True
         if self._logs_this_step():
             self.log(M.TRAIN_LOSS + "_step", mean_loss, on_step=True, on_epoch=False)
         return loss
+
+    def on_train_epoch_start(self) -> None:
+        self._epoch_means_logged = False
 
     def _logs_this_step(self) -> bool:
         """Whether the logger writes this training step's metrics (every ``trainer.log_every_n_steps``)."""

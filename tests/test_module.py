@@ -116,7 +116,7 @@ def test_training_metrics_are_per_image_means_and_the_step_loss_is_logged_when_t
     images, targets = torch.randn(10, 3, 32, 32), torch.arange(10) % 10
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, targets), batch_size=4)  # 4, 4, 2
     logger = MemoryLogger()
-    trainer = L.Trainer(max_epochs=1, logger=logger, log_every_n_steps=2, enable_checkpointing=False,
+    trainer = L.Trainer(max_epochs=2, logger=logger, log_every_n_steps=2, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False)
     trainer.fit(module, train_dataloaders=loader)
 
@@ -127,4 +127,8 @@ def test_training_metrics_are_per_image_means_and_the_step_loss_is_logged_when_t
     assert metrics[M.TRAIN_LOSS + "_epoch"].item() == pytest.approx(per_image.mean().item(), rel=1e-5)  # not the mean of batch means
     assert metrics[M.TRAIN_ACC].item() == pytest.approx((logits.argmax(1) == targets).float().mean().item())
     steps = {step: row[M.TRAIN_LOSS + "_step"] for step, row in logger.rows if M.TRAIN_LOSS + "_step" in row}
-    assert steps == {1: pytest.approx(per_image[4:8].mean().item(), rel=1e-5)}  # every 2nd step: the second batch
+    second, third = per_image[4:8].mean().item(), per_image[8:].mean().item()
+    assert steps == {1: pytest.approx(second, rel=1e-5), 3: pytest.approx(per_image[:4].mean().item(), rel=1e-5),
+                     5: pytest.approx(third, rel=1e-5)}  # every 2nd of the 6 steps
+    epochs = [row for _, row in logger.rows if M.TRAIN_LOSS + "_epoch" in row]
+    assert len(epochs) == 2 and all(M.TRAIN_ACC in row for row in epochs)  # each epoch's means

@@ -37,6 +37,7 @@ from cifar.data.tensor_pipeline import BatchAugment, TensorBatches, tensor_augme
 from cifar.hardware import cpu_bf16_flags, cpu_name
 from cifar.instantiate import apply_global_speed_settings, build, build_module, build_trainer, resolve_precision
 from cifar.param_groups import build_optimizer
+from cifar.precision import HALF_WEIGHTS, half_weights
 from cifar.tta import tta_logits
 
 
@@ -106,6 +107,9 @@ def plain_run(cfg: DictConfig, datamodule: CIFAR10DataModule, seed: int, max_ste
         net.compile(mode=cfg.speed.compile_mode)
     whitening = cfg.callbacks.get("whitening") or {}
     fit_whitening(net, datamodule.train_set.images, whitening.get("images", 5000))
+    input_dtype = HALF_WEIGHTS.get(precision)  # *-true-bn32: half weights and inputs, no autocast
+    if input_dtype is not None:
+        net = half_weights(net, input_dtype)
     layers = whitening_layers(net)
 
     train = TensorBatches(*datamodule.on_device(datamodule.train_set, device), cfg.data.batch_size,
@@ -139,6 +143,8 @@ def plain_run(cfg: DictConfig, datamodule: CIFAR10DataModule, seed: int, max_ste
             if bias_epochs is not None:
                 layer.bias.requires_grad_(epoch < bias_epochs)
         for images, labels in train:
+            if input_dtype is not None:
+                images = images.to(input_dtype)
             train_step(net, optimizer, scaler, images.contiguous(memory_format=memory_format), labels, device,
                        precision, label_smoothing=cfg.label_smoothing, reduction=cfg.get("loss_reduction", "mean"))
             if scheduler is not None:
@@ -159,9 +165,13 @@ def plain_run(cfg: DictConfig, datamodule: CIFAR10DataModule, seed: int, max_ste
             if test_batches is not None and i >= test_batches:
                 break
             images = images.contiguous(memory_format=memory_format)
+            if input_dtype is not None:
+                images = images.to(input_dtype)
             plain = net(images)
-            correct += (tta_logits(net, images, cfg.tta, plain=plain).argmax(1) == labels).sum()
+            # the plain view is scored before the TTA views run: under CUDA graphs
+            # (speed.compile_mode=reduce-overhead) the next call reuses its output's memory
             correct_plain += (plain.argmax(1) == labels).sum()
+            correct += (tta_logits(net, images, cfg.tta, plain=plain).argmax(1) == labels).sum()
             seen += len(labels)
     accuracy = float(correct) / seen
     synchronize(device)
