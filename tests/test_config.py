@@ -10,13 +10,14 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from cifar.callbacks import (
     ConfusionMatrixCallback,
     EpochSeedCallback,
     FiniteLossCallback,
+    RunningLossProgressBar,
     SamplePredictionsCallback,
     TargetAccuracyCallback,
     TrainingCurvesCallback,
@@ -117,7 +118,7 @@ def test_callbacks_options(tmp_path, name):
     kinds = {type(c) for c in callbacks}
     if name == "default":
         assert kinds == {
-            ModelCheckpoint, EarlyStopping, LearningRateMonitor, TQDMProgressBar, ConfusionMatrixCallback,
+            ModelCheckpoint, EarlyStopping, LearningRateMonitor, RunningLossProgressBar, ConfusionMatrixCallback,
             TrainingCurvesCallback, TargetAccuracyCallback, SamplePredictionsCallback, FiniteLossCallback,
             EpochSeedCallback, WhiteningInit,
         }

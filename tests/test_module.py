@@ -132,3 +132,26 @@ def test_training_metrics_are_per_image_means_and_the_step_loss_is_logged_when_t
                      5: pytest.approx(third, rel=1e-5)}  # every 2nd of the 6 steps
     epochs = [row for _, row in logger.rows if M.TRAIN_LOSS + "_epoch" in row]
     assert len(epochs) == 2 and all(M.TRAIN_ACC in row for row in epochs)  # each epoch's means
+
+
+def test_the_progress_bar_shows_the_running_epoch_loss():
+    from cifar.callbacks import RunningLossProgressBar
+    from cifar.callbacks.progress_bar import RUNNING_LOSS
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10))
+    module = ImageClassifier(net=net, optimizer=functools.partial(torch.optim.SGD, lr=0.0))
+    images, targets = torch.randn(12, 3, 32, 32), torch.arange(12) % 10
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(images, targets), batch_size=4)
+    bar, seen = RunningLossProgressBar(refresh_rate=1), {}
+
+    class Peek(L.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            seen[batch_idx] = bar.get_metrics(trainer, pl_module).get(RUNNING_LOSS)
+
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_model_summary=False,
+                        callbacks=[bar, Peek()])
+    trainer.fit(module, train_dataloaders=loader)
+    with torch.no_grad():
+        per_image = nn.functional.cross_entropy(net(images), targets, reduction="none")
+    assert seen == {i: pytest.approx(per_image[: 4 * (i + 1)].mean().item(), rel=1e-5) for i in range(3)}

@@ -4,6 +4,7 @@ from cifar.callbacks.confusion_matrix import ConfusionMatrixCallback
 from cifar.callbacks.epoch_seed import EpochSeedCallback
 from cifar.callbacks.finite_loss import DivergedError, FiniteLossCallback
 from cifar.callbacks.lookahead import Lookahead
+from cifar.callbacks.progress_bar import RunningLossProgressBar
 from cifar.callbacks.sample_predictions import SamplePredictionsCallback
 from cifar.callbacks.target_accuracy import TargetAccuracyCallback
 from cifar.callbacks.training_curves import TrainingCurvesCallback
@@ -15,6 +16,7 @@ __all__ = [
     "EpochSeedCallback",
     "FiniteLossCallback",
     "Lookahead",
+    "RunningLossProgressBar",
     "SamplePredictionsCallback",
     "TargetAccuracyCallback",
     "TrainingCurvesCallback",
