@@ -1,6 +1,7 @@
 """Names of the logged metrics, defined once (configs refer to them as strings, e.g. ``val/acc``)."""
 
 TRAIN_LOSS = "train/loss"
+TRAIN_LOSS_RUNNING = "train/loss_running"  # the epoch so far, on the progress bar only
 TRAIN_ACC = "train/acc"
 VAL_LOSS = "val/loss"
 VAL_ACC = "val/acc"

@@ -136,7 +136,6 @@ def test_training_metrics_are_per_image_means_and_the_step_loss_is_logged_when_t
 
 def test_the_progress_bar_shows_the_running_epoch_loss():
     from cifar.callbacks import RunningLossProgressBar
-    from cifar.callbacks.progress_bar import RUNNING_LOSS
 
     torch.manual_seed(0)
     net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10))
@@ -147,7 +146,7 @@ def test_the_progress_bar_shows_the_running_epoch_loss():
 
     class Peek(L.Callback):
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-            seen[batch_idx] = bar.get_metrics(trainer, pl_module).get(RUNNING_LOSS)
+            seen[batch_idx] = bar.get_metrics(trainer, pl_module).get(M.TRAIN_LOSS_RUNNING)
 
     trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_model_summary=False,
                         callbacks=[bar, Peek()])

@@ -6,7 +6,7 @@ import lightning as L
 from lightning.pytorch.callbacks import TQDMProgressBar
 from torchmetrics import MeanMetric
 
-RUNNING_LOSS = "train/loss_running"
+from cifar.metric_names import TRAIN_LOSS_RUNNING
 
 
 class RunningLossProgressBar(TQDMProgressBar):
@@ -24,5 +24,5 @@ class RunningLossProgressBar(TQDMProgressBar):
         items = super().get_metrics(trainer, pl_module)
         running = getattr(pl_module, "train_loss", None)
         if trainer.training and isinstance(running, MeanMetric) and running.update_called:
-            items[RUNNING_LOSS] = float(running.mean_value / running.weight)
+            items[TRAIN_LOSS_RUNNING] = float(running.mean_value / running.weight)
         return items
