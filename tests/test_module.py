@@ -109,6 +109,7 @@ class MemoryLogger(L.pytorch.loggers.Logger):
         pass
 
 
+@pytest.mark.filterwarnings("ignore:You defined a `validation_step` but have no `val_dataloader`")
 def test_training_metrics_are_per_image_means_and_the_step_loss_is_logged_when_the_logger_writes():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10))  # no BatchNorm: train mode changes nothing
@@ -134,6 +135,7 @@ def test_training_metrics_are_per_image_means_and_the_step_loss_is_logged_when_t
     assert len(epochs) == 2 and all(M.TRAIN_ACC in row for row in epochs)  # each epoch's means
 
 
+@pytest.mark.filterwarnings("ignore:You defined a `validation_step` but have no `val_dataloader`")
 def test_the_progress_bar_shows_the_running_epoch_loss():
     from cifar.callbacks import RunningLossProgressBar
 
