@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from cifar.errors import CifarError, ConfigError
 from cifar.hardware import cpu_bf16_flags
 from cifar.module import ImageClassifier
-from cifar.precision import precision_plugin
+from cifar.precision import precision_plugins
 
 
 def resolve_precision(cfg: DictConfig) -> str:
@@ -107,11 +107,11 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
     if not cfg.trainer.get("enable_checkpointing", True):
         unwanted.append(ModelCheckpoint)
     callbacks = [c for c in callbacks if not isinstance(c, tuple(unwanted))]
-    precision, precision_plugins = precision_plugin(str(cfg.trainer.get("precision")))
-    if not precision_plugins:
+    extra = precision_plugins(str(cfg.trainer.get("precision")))
+    if not extra:
         return build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
     # a precision Lightning has no name for: its plugin joins the configured ones, and the
     # Trainer's own precision argument stays unset (Lightning refuses both)
-    plugins = [build(node, "trainer.plugins") for node in cfg.trainer.get("plugins") or []] + precision_plugins
-    return build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False, precision=precision,
+    plugins = [build(node, "trainer.plugins") for node in cfg.trainer.get("plugins") or []] + extra
+    return build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False, precision=None,
                  plugins=plugins)

@@ -47,9 +47,8 @@ class HalfWeightsPrecision(HalfPrecision):
         return half_weights(module, self._desired_input_dtype)
 
 
-def precision_plugin(precision: str) -> tuple[str | None, list[Any]]:
-    """What the Trainer gets for a ``precision`` setting: (its ``precision`` argument, extra plugins).
-    Lightning's own settings pass through; ``*-true-bn32`` becomes a plugin."""
-    if precision in HALF_WEIGHTS:
-        return None, [HalfWeightsPrecision(precision)]
-    return precision, []
+def precision_plugins(precision: str) -> list[Any]:
+    """The Trainer plugins a ``precision`` setting needs beyond Lightning's own names:
+    ``*-true-bn32`` becomes a :class:`HalfWeightsPrecision` (and the Trainer's own ``precision``
+    argument must then stay unset); Lightning's settings need none."""
+    return [HalfWeightsPrecision(precision)] if precision in HALF_WEIGHTS else []
