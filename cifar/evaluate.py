@@ -15,12 +15,12 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from cifar.checkpoint import load_trained_model
+from cifar.inference.checkpoints import load_trained_model
 from cifar.data.constants import CLASS_NAMES
 from cifar.errors import CifarError, ConfigError
 from cifar.evaluation import evaluate, pick_device
-from cifar.instantiate import build
-from cifar.reports import confusion_figure, per_class_table, save_figure, write_confusion_csv, write_json, write_per_class_csv
+from cifar.training.factory import build
+from cifar.reporting.files import confusion_figure, per_class_table, save_figure, write_confusion_csv, write_json, write_per_class_csv
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
-from cifar.checkpoint import NormalizedClassifier, load_trained_model
+from cifar.inference.checkpoints import NormalizedClassifier, load_trained_model
 from cifar.errors import CifarError, ConfigError
 
 log = logging.getLogger(__name__)

@@ -15,12 +15,12 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
-from cifar.checkpoint import NormalizedClassifier, load_trained_model
+from cifar.inference.checkpoints import NormalizedClassifier, load_trained_model
 from cifar.data.constants import CLASS_NAMES, NUM_CLASSES
 from cifar.errors import CifarError, ConfigError
 from cifar.evaluation import pick_device
-from cifar.images import list_inputs, load_image
-from cifar.reports import write_csv
+from cifar.inference.images import list_inputs, load_image
+from cifar.reporting.files import write_csv
 
 log = logging.getLogger(__name__)
 

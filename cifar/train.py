@@ -23,12 +23,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from cifar import metric_names as M
 from cifar.callbacks import TargetAccuracyCallback
-from cifar.checkpoint import load_checkpoint_file
-from cifar.config_checks import check_config
+from cifar.inference.checkpoints import load_checkpoint_file
+from cifar.training.preflight import check_config
 from cifar.errors import CifarError, ConfigError
-from cifar.instantiate import apply_global_speed_settings, build, build_module, build_trainer, resolve_precision
-from cifar.reports import write_json
-from cifar.sweep_summary import summarize
+from cifar.training.factory import apply_global_speed_settings, build, build_module, build_trainer, resolve_precision
+from cifar.reporting.files import write_json
+from cifar.reporting.sweep_summary import summarize
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from cifar.callbacks import (
     WhiteningInit,
 )
 from cifar.data.datamodule import CIFAR10DataModule
-from cifar.instantiate import build, build_group, build_module, build_trainer, resolve_precision
-from cifar.module import ImageClassifier
+from cifar.training.factory import build, build_group, build_module, build_trainer, resolve_precision
+from cifar.training.module import ImageClassifier
 import cifar.train  # noqa: F401 - registers the resolver conf/hydra uses
 from runs import CONF, compose_run
 
@@ -187,7 +187,7 @@ SPEEDRUN94 = {"model._target_": "cifar.models.speednet.SpeedNet", "model.widths"
               "optimizer._target_": "torch.optim.SGD", "optimizer.lr": 11.5 / (1024 * (1 + 1 / 0.15)),
               "optimizer.momentum": 0.85, "optimizer.nesterov": True, "optimizer.weight_decay": 0.0153 * 1024 / 11.5,
               "param_groups.0.lr_scale": 64.0, "param_groups.0.weight_decay_scale": 1 / 64,
-              "scheduler.scheduler._target_": "cifar.schedules.warmup_linear_decay", "scheduler.interval": "step",
+              "scheduler.scheduler._target_": "cifar.training.schedules.warmup_linear_decay", "scheduler.interval": "step",
               "scheduler.scheduler.warmup": 0.23, "scheduler.scheduler.start": 0.2, "scheduler.scheduler.end": 0.07,
               "label_smoothing": 0.2, "loss_reduction": "sum", "data.batch_size": 1024, "data.drop_last": True,
               "data.augment": "translate_altflip", "data.pipeline": "tensor", "data.val_size": 0,
@@ -199,7 +199,7 @@ RECIPES["speedrun94"] = SPEEDRUN94
 # 0.85, decay 2e-6 per example at batch 1024 (torch divides by lr); linear decay to 0; 7 epochs of 48 batches
 RECIPES["speedrun94_muon"] = {
     **{k: v for k, v in SPEEDRUN94.items() if not k.startswith(("param_groups", "callbacks.lookahead"))},
-    "optimizer._target_": "cifar.optimizers.Muon", "optimizer.lr": 0.053, "optimizer.momentum": 0.85,
+    "optimizer._target_": "cifar.training.optimizers.Muon", "optimizer.lr": 0.053, "optimizer.momentum": 0.85,
     "optimizer.nesterov": True, "optimizer.weight_decay": 2e-6 * 1024 / 0.053, "optimizer.orthogonalize": False,
     "optimizer.ns_steps": 3, "param_groups.0.module_types": ["torch.nn.Conv2d"], "param_groups.0.param_names": ["weight"],
     "param_groups.0.options": {"orthogonalize": True, "lr": 0.12, "momentum": 0.7, "weight_decay": 0.0},

@@ -15,11 +15,11 @@ import torch
 from PIL import Image
 
 from cifar import metric_names as M
-from cifar.checkpoint import CheckpointError, NormalizedClassifier, load_checkpoint_file, load_trained_model
+from cifar.inference.checkpoints import CheckpointError, NormalizedClassifier, load_checkpoint_file, load_trained_model
 from cifar.data.constants import CLASS_NAMES
 from cifar.errors import DataError
 from cifar.export import export, run_onnx, run_torchscript
-from cifar.images import load_image
+from cifar.inference.images import load_image
 from cifar.train import train
 from runs import TINY_RUN, compose_run
 

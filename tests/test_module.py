@@ -13,7 +13,7 @@ from cifar import metric_names as M
 from cifar.data.datamodule import CIFAR10DataModule
 from cifar.errors import ConfigError
 from cifar.models.smallnet import SmallNet
-from cifar.module import ImageClassifier
+from cifar.training.module import ImageClassifier
 
 
 def make_module(net=None, **kwargs) -> ImageClassifier:

@@ -9,9 +9,9 @@ import torch
 from cifar import metric_names as M
 from cifar.bench import speedrun as speedrun_bench
 from cifar.errors import ConfigError
-from cifar.instantiate import build, build_trainer, resolve_precision
+from cifar.training.factory import build, build_trainer, resolve_precision
 from cifar.models.speednet import SpeedNet
-from cifar.precision import HalfWeightsPrecision, half_weights
+from cifar.training.precision import HalfWeightsPrecision, half_weights
 from cifar.train import train
 from runs import compose_run
 

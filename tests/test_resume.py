@@ -75,7 +75,7 @@ def test_resuming_from_a_crafted_checkpoint_is_refused_without_running_it(tmp_pa
     evil = tmp_path / "run" / "checkpoints" / "last.ckpt"
     evil.parent.mkdir(parents=True)
     torch.save({"state_dict": {}, "hyper_parameters": {}, "x": Exploit()}, evil)
-    from cifar.checkpoint import CheckpointError
+    from cifar.inference.checkpoints import CheckpointError
 
     with pytest.raises(CheckpointError, match=r"last\.ckpt: refused"):
         train(compose_run(tmp_path / "run", *TINY_RUN, f"ckpt_path={evil}", data_dir=tiny_data))

@@ -18,15 +18,15 @@ from cifar import metric_names as M
 from cifar.bench import speedrun as speedrun_bench
 from cifar.callbacks.lookahead import Lookahead
 from cifar.errors import ConfigError
-from cifar.instantiate import build, build_module, resolve_precision
+from cifar.training.factory import build, build_module, resolve_precision
 from cifar.models.speednet import SpeedNet
 from cifar.models.whitening import PatchWhitening, patches
-from cifar.optimizers import Muon, orthogonalize
-from cifar.param_groups import build_optimizer, build_param_groups
-from cifar.schedules import WarmupLinearDecay
+from cifar.training.optimizers import Muon, orthogonalize
+from cifar.training.param_groups import build_optimizer, build_param_groups
+from cifar.training.schedules import WarmupLinearDecay
 from cifar.data.tensor_pipeline import TENSOR_RECIPES, TensorBatches
 from cifar.train import train
-from cifar.tta import tta_logits
+from cifar.inference.tta import tta_logits
 from runs import CONF, ROOT, TINY_RUN, compose_run
 
 TIERS = ("speedrun85", "speedrun90", "speedrun94", "speedrun94_muon")
@@ -72,7 +72,7 @@ def test_whitening_callback_fits_on_the_datamodule_training_images_and_freezes_t
         def on_train_epoch_end(self, trainer, pl_module):
             seen.append(pl_module.net.whiten.bias.detach().clone())
 
-    from cifar.instantiate import build_trainer
+    from cifar.training.factory import build_trainer
 
     trainer = build_trainer(cfg)
     trainer.callbacks.append(Watch())
@@ -254,7 +254,7 @@ def test_experiment_composes_for_cpu_and_gpu(tmp_path, tier):
         assert cfg.data.val_size == 0 and cfg.data.pipeline == "tensor" and cfg.tta == "flip_translate"
     cfg = compose_run(tmp_path, f"experiment={tier}", "accelerator=cpu")
     resolve_precision(cfg)
-    from cifar.hardware import cpu_bf16_flags
+    from cifar.training.devices import cpu_bf16_flags
 
     assert cfg.precision == ("bf16-mixed" if cpu_bf16_flags() else "32-true")
 

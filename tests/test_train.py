@@ -89,7 +89,7 @@ def test_channels_last_gives_the_same_results(tmp_path, tiny_data):
 
 @pytest.mark.slow
 def test_compiled_network_trains_and_its_checkpoint_loads(tmp_path, tiny_data):
-    from cifar.checkpoint import load_trained_model
+    from cifar.inference.checkpoints import load_trained_model
 
     metrics = run(tmp_path, tiny_data, "logger=none", "trainer.max_epochs=1", "speed.compile=true")
     assert type(load_trained_model(metrics["best_checkpoint"]).net).__name__ == "SmallNet"

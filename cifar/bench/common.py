@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from cifar.hardware import cpu_bf16_flags, cpu_name
+from cifar.training.devices import cpu_bf16_flags, cpu_name
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}

@@ -23,7 +23,7 @@ def overhead(model: str, steps: int, batch_size: int, rounds: int, threads: int 
     from hydra import compose, initialize_config_dir
 
     from cifar.data.tensor_pipeline import TensorBatches
-    from cifar.instantiate import build_module, build_trainer
+    from cifar.training.factory import build_module, build_trainer
 
     if threads:
         torch.set_num_threads(threads)

@@ -31,14 +31,14 @@ from cifar import metric_names as M
 from cifar.bench.common import CONF, autocast, header, synchronize, train_step
 from cifar.callbacks.lookahead import Lookahead, pull_to_average
 from cifar.callbacks.whitening import fit_whitening, whitening_layers
-from cifar.config_checks import check_config
+from cifar.training.preflight import check_config
 from cifar.data.datamodule import CIFAR10DataModule
 from cifar.data.tensor_pipeline import BatchAugment, TensorBatches, tensor_augmentation
-from cifar.hardware import cpu_bf16_flags, cpu_name
-from cifar.instantiate import apply_global_speed_settings, build, build_module, build_trainer, resolve_precision
-from cifar.param_groups import build_optimizer
-from cifar.precision import HALF_WEIGHTS, half_weights
-from cifar.tta import tta_logits
+from cifar.training.devices import cpu_bf16_flags, cpu_name
+from cifar.training.factory import apply_global_speed_settings, build, build_module, build_trainer, resolve_precision
+from cifar.training.param_groups import build_optimizer
+from cifar.training.precision import HALF_WEIGHTS, half_weights
+from cifar.inference.tta import tta_logits
 
 
 def compose_recipe(overrides: list[str], output_dir: str) -> DictConfig:

@@ -10,7 +10,7 @@ from torchmetrics.classification import MulticlassConfusionMatrix
 
 from cifar.data.constants import CLASS_NAMES
 from cifar.errors import ConfigError
-from cifar.reports import confusion_figure, save_and_log_figure, write_confusion_csv, write_per_class_csv
+from cifar.reporting.files import confusion_figure, save_and_log_figure, write_confusion_csv, write_per_class_csv
 
 STAGES = ("val", "test")
 

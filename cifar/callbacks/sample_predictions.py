@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from cifar.data.constants import CLASS_NAMES, MEAN, STD
-from cifar.reports import save_and_log_figure
+from cifar.reporting.files import save_and_log_figure
 
 
 class SamplePredictionsCallback(L.Callback):

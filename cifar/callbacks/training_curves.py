@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 
 from cifar import metric_names as M
 from cifar.errors import ConfigError
-from cifar.reports import save_and_log_figure, save_figure, write_csv
+from cifar.reporting.files import save_and_log_figure, save_figure, write_csv
 
 COLUMNS = ("epoch", M.TRAIN_LOSS, M.VAL_LOSS, M.TRAIN_ACC, M.VAL_ACC, "lr", "seconds")
 

@@ -24,7 +24,7 @@ from torchvision.datasets.utils import calculate_md5, extract_archive
 
 from cifar.data.formats import LAYOUT_DIRS, Format, is_present
 from cifar.errors import DataError
-from cifar.reports import exclusive_lock
+from cifar.reporting.files import exclusive_lock
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from cifar.errors import CifarError, ConfigError
-from cifar.hardware import cpu_bf16_flags
-from cifar.module import ImageClassifier
-from cifar.precision import precision_plugins
+from cifar.training.devices import cpu_bf16_flags
+from cifar.training.module import ImageClassifier
+from cifar.training.precision import precision_plugins
 
 
 def resolve_precision(cfg: DictConfig) -> str:

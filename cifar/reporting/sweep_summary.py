@@ -19,7 +19,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from cifar import metric_names as M
-from cifar.reports import atomic_write_text, exclusive_lock, write_csv
+from cifar.reporting.files import atomic_write_text, exclusive_lock, write_csv
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from cifar import metric_names as M
 from cifar.errors import ConfigError
-from cifar.param_groups import build_optimizer
-from cifar.tta import check_level, tta_logits
+from cifar.training.param_groups import build_optimizer
+from cifar.inference.tta import check_level, tta_logits
 
 LOSSES = ("cross_entropy", "nll")
 REDUCTIONS = ("mean", "sum")
@@ -39,9 +39,9 @@ class ImageClassifier(L.LightningModule):
         loss_reduction: ``mean`` over the batch, or ``sum`` (the learning rate then scales with
             the batch size); ``train/loss`` is logged as the mean either way.
         param_groups: optimizer parameter groups with their own lr/decay scales (see
-            ``cifar/param_groups.py``); empty = one group.
+            ``cifar/training/param_groups.py``); empty = one group.
         tta: test-time augmentation in the test step: ``none``, ``flip`` or ``flip_translate``
-            (``cifar/tta.py``); ``test/acc_no_tta`` is logged beside ``test/acc`` when it is on.
+            (``cifar/inference/tta.py``); ``test/acc_no_tta`` is logged beside ``test/acc`` when it is on.
         run_config: the resolved run config, saved as hyperparameters so that the checkpoint and
             TensorBoard carry it.
         channels_last: keep the network's weights and its inputs in NHWC memory format.

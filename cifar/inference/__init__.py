@@ -1,0 +1,1 @@
+"""Using a trained network: safe checkpoint loading, test-time augmentation, user images."""

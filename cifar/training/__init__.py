@@ -1,0 +1,1 @@
+"""Training: the one LightningModule, how a run is assembled from config, and its optimization parts."""
