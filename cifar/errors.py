@@ -1,4 +1,16 @@
-"""Errors a user can act on: each message names the file, option or field and what is expected."""
+"""Errors a user can act on, and the two checks that raise them for an option.
+
+Every message names the file, option or field and what is expected, on one line. Options are
+checked once, by the code that owns them (the datamodule its ``data.*``, the module its loss
+settings, a callback its own arguments) or, for options of code we do not own (Lightning's
+Trainer, torch's optimizers), in ``cifar.training.preflight``; all of them through
+:func:`check_range`, :func:`check_choice` and :func:`check_bool`, so one kind of mistake reads the same everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
 
 
 class CifarError(Exception):
@@ -11,3 +23,35 @@ class DataError(CifarError):
 
 class ConfigError(CifarError):
     """A config value is unknown or out of range."""
+
+
+def check_range(option: str, value: Any, valid: bool, expected: str) -> Any:
+    """``value`` of ``option`` when ``valid``; else ``<option>=<value> is out of range: expected <expected>``."""
+    if not valid:
+        raise ConfigError(f"{option}={value!r} is out of range: expected {expected}")
+    return value
+
+
+def check_choice(option: str, value: Any, choices: Iterable[Any], hint: str = "") -> Any:
+    """``value`` when it is one of ``choices``; else ``<option>=<value> is unknown: expected one of ...``."""
+    choices = tuple(choices)
+    if isinstance(value, bool) or value not in choices:
+        raise ConfigError(f"{option}={value!r} is unknown: expected one of {', '.join(map(str, choices))}{hint}")
+    return value
+
+
+def check_bool(option: str, value: Any) -> bool:
+    """``value`` when it is true or false; else ``<option>=<value> is not a boolean: expected true or false``."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{option}={value!r} is not a boolean: expected true or false")
+    return value
+
+
+def is_int(value: Any, low: int | None = None) -> bool:
+    """An integer (not a bool), at least ``low`` when given."""
+    return isinstance(value, int) and not isinstance(value, bool) and (low is None or value >= low)
+
+
+def is_number(value: Any) -> bool:
+    """An int or float, not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

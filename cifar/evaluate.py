@@ -1,76 +1,121 @@
-"""Evaluate a checkpoint on the test set: ``python -m cifar.evaluate ckpt_path=PATH [tta=true]``.
+"""Evaluate a checkpoint on the test set: ``python -m cifar.evaluate ckpt_path=PATH [tta=LEVEL]``.
 
-Prints test loss and accuracy (and beside them the flip-TTA figures with ``tta=true``) and a
-per-class accuracy table; writes ``evaluation.json``, ``per_class_accuracy.csv`` and
-``confusion_test.csv/png`` into the run directory. The network is rebuilt from the checkpoint;
-``data.*`` overrides say where the test data is.
+This is the training run's own test step, not a second implementation: the ``ImageClassifier`` is
+rebuilt from the checkpoint (its network and weights, its loss and TTA settings, through the same
+``module`` config node that training used) and Lightning's ``trainer.test`` runs it on the run's test
+split, under the run's precision. For the same checkpoint, data and ``tta`` it gives exactly the
+``test/*`` figures of the training run's ``metrics.json``. Writes ``evaluation.json``,
+``per_class_accuracy_test.csv`` and ``confusion_test.csv/png`` into its output folder.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
+from typing import Any
 
-import hydra
+import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
-from cifar.inference.checkpoints import load_trained_model
+from cifar import metric_names as M
+from cifar.callbacks import ConfusionMatrixCallback
+from cifar.cli import CONF_DIR, entry_point
 from cifar.data.constants import CLASS_NAMES
-from cifar.errors import CifarError, ConfigError
-from cifar.evaluation import evaluate, pick_device
+from cifar.errors import ConfigError
+from cifar.inference.checkpoints import TrainedModel, load_trained_model
+from cifar.inference.tta import check_level
+from cifar.reporting.files import write_json
+from cifar.reporting.tables import per_class_table
+from cifar.training.devices import cpu_bf16_flags, resolve_device, trainer_device
 from cifar.training.factory import build
-from cifar.reporting.files import confusion_figure, per_class_table, save_figure, write_confusion_csv, write_json, write_per_class_csv
+from cifar.training.module import ImageClassifier
+from cifar.training.precision import precision_plugins
 
 log = logging.getLogger(__name__)
 
+BUILT_HERE = ("_target_", "_convert_", "net", "optimizer", "scheduler")  # not rebuilt from the checkpoint
+FP16 = ("16-mixed", "16-true", "16-true-bn32")
 
-def run(cfg: DictConfig) -> dict:
+
+def module_config(run_config: DictConfig) -> DictConfig:
+    """The run's ``module`` node: as the checkpoint saved it, or (checkpoints from before the node
+    existed) ``conf/train.yaml``'s node resolved against the run's config."""
+    if "module" not in run_config:
+        template = OmegaConf.load(CONF_DIR / "train.yaml").module
+        run_config = OmegaConf.merge(run_config, {"module": template})
+    return run_config.module
+
+
+def classifier_for_test(trained: TrainedModel, tta: str) -> ImageClassifier:
+    """The run's module around the checkpoint's network, with ``tta``; no optimizer (nothing trains),
+    and no class named by the checkpoint is built but the network's (``load_trained_model`` checks it)."""
+    node = module_config(trained.config)
+    settings = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k not in BUILT_HERE}
+    settings["tta"] = tta
+    return ImageClassifier(net=trained.net, optimizer=None, **settings)
+
+
+def data_config(run_config: DictConfig, given: DictConfig) -> DictConfig:
+    """The run's data config, with every non-null value of evaluate's ``data`` (its ``_target_`` too:
+    the class is ours, never the checkpoint's)."""
+    chosen = {k: v for k, v in OmegaConf.to_container(given, resolve=True).items() if v is not None}
+    return OmegaConf.merge(run_config.data, chosen)
+
+
+def test_precision(wanted: str | None, run_precision: str, device) -> str:
+    precision = wanted or run_precision
+    if device.type == "cpu" and precision in FP16 and not wanted:
+        fallback = "bf16-mixed" if cpu_bf16_flags() else "32-true"
+        log.warning("the run trained with precision=%s, which CPUs do not run: testing with %s (figures may differ "
+                    "slightly from the run's)", precision, fallback)
+        precision = fallback
+    return precision
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if not cfg.get("ckpt_path"):
         raise ConfigError("ckpt_path is required: python -m cifar.evaluate ckpt_path=<run>/checkpoints/<file>.ckpt")
     out = Path(cfg.paths.output_dir)
-    model = load_trained_model(cfg.ckpt_path)
-    datamodule = build(cfg.data, "data")
-    datamodule.prepare_data()
-    datamodule.setup("test")
-    device = pick_device(cfg.device)
+    trained = load_trained_model(cfg.ckpt_path)
+    run = trained.config
+    tta = check_level(cfg.tta if cfg.tta is not None else run.get("tta", "none"))
+    device = resolve_device(cfg.device)
+    precision = test_precision(cfg.precision, str(run.get("precision") or "32-true"), device)
 
-    plain = evaluate(model.net, datamodule.test_dataloader(), device)
+    module = classifier_for_test(trained, tta)
+    datamodule = build(data_config(run, cfg.data), "data")
+    confusion = ConfusionMatrixCallback(out)
+    plugins = precision_plugins(precision)
+    trainer = L.Trainer(**trainer_device(device), precision=None if plugins else precision, plugins=plugins or None,
+                        callbacks=[confusion], logger=False, enable_checkpointing=False, enable_model_summary=False,
+                        enable_progress_bar=False, default_root_dir=out)
+    results = trainer.test(module, datamodule=datamodule, verbose=False)[0]
+
+    matrix = confusion.last["test"]
     report = {
-        "checkpoint": str(model.path),
-        "model": model.config.model._target_,
-        "epoch": model.epoch,
-        "images": plain.images,
-        "test/loss": plain.loss,
-        "test/acc": plain.acc,
+        "checkpoint": str(trained.path),
+        "model": run.model._target_,
+        "epoch": trained.epoch,
+        "images": int(sum(map(sum, matrix))),
+        "tta": tta,
+        "precision": precision,
+        "device": str(device),
+        **{name: float(results[name]) for name in (M.TEST_LOSS, M.TEST_ACC, M.TEST_ACC_NO_TTA) if name in results},
+        "training_config": OmegaConf.to_container(run, resolve=True),
     }
-    print(f"checkpoint {model.path} ({model.config.model._target_}, epoch {model.epoch})")
-    print(f"test: {plain.images} images, loss {plain.loss:.4f}, accuracy {plain.acc:.2%}", end="")
-    if cfg.tta:
-        flipped = evaluate(model.net, datamodule.test_dataloader(), device, flip_tta=True)
-        report.update({"test_tta/loss": flipped.loss, "test_tta/acc": flipped.acc})
-        print(f"; with flip TTA: loss {flipped.loss:.4f}, accuracy {flipped.acc:.2%}", end="")
-    print()
-    print(per_class_table(plain.confusion, CLASS_NAMES))
-
-    write_per_class_csv(out / "per_class_accuracy.csv", plain.confusion, CLASS_NAMES)
-    write_confusion_csv(out / "confusion_test.csv", plain.confusion, CLASS_NAMES)
-    save_figure(confusion_figure(plain.confusion, CLASS_NAMES, f"test confusion matrix ({model.path.name})"),
-                out / "confusion_test.png")
-    report["training_config"] = OmegaConf.to_container(model.config, resolve=True)
     write_json(out / "evaluation.json", report)
+    print(f"checkpoint {trained.path} ({report['model']}, epoch {trained.epoch})")
+    no_tta = f" ({report[M.TEST_ACC_NO_TTA]:.2%} without TTA)" if M.TEST_ACC_NO_TTA in report else ""
+    print(f"test: {report['images']} images, tta={tta}, {precision}: loss {report[M.TEST_LOSS]:.4f}, "
+          f"accuracy {report[M.TEST_ACC]:.2%}{no_tta}")
+    print(per_class_table(matrix, CLASS_NAMES))
     print(f"written to {out}")
     return report
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+@entry_point("evaluate")
 def main(cfg: DictConfig) -> float:
-    try:
-        return run(cfg)["test/acc"]
-    except CifarError as exc:
-        log.error("%s", exc)
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    return evaluate(cfg)[M.TEST_ACC]
 
 
 if __name__ == "__main__":

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import tempfile
 import warnings
 from pathlib import Path
 
-import hydra
 import torch
 from omegaconf import DictConfig
 
+from cifar.cli import entry_point
+from cifar.errors import CifarError, ConfigError, check_choice
 from cifar.inference.checkpoints import NormalizedClassifier, load_trained_model
-from cifar.errors import CifarError, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +69,7 @@ def run_torchscript(path: Path, images: torch.Tensor) -> torch.Tensor:
 
 def export(ckpt_path: str, fmt: str, output: str | None, tolerance: float, check_batch: int = 16) -> tuple[Path, float]:
     """Writes the model and returns (path, max abs logit difference against PyTorch)."""
-    if fmt not in FORMATS:
-        raise ConfigError(f"format={fmt!r} is unknown: expected one of {', '.join(FORMATS)}")
+    check_choice("format", fmt, FORMATS)
     model = load_trained_model(ckpt_path)
     classifier = NormalizedClassifier(model.net).eval()
     path = Path(output) if output else model.path.with_suffix(FORMATS[fmt])
@@ -101,18 +99,13 @@ def export(ckpt_path: str, fmt: str, output: str | None, tolerance: float, check
     return path, diff
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="export")
+@entry_point("export")
 def main(cfg: DictConfig) -> None:
     for noisy in ("onnx_ir", "onnxscript", "torch.onnx"):  # per-pass INFO lines of the ONNX exporter
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    try:
-        if not cfg.get("ckpt_path"):
-            raise ConfigError("ckpt_path is required: python -m cifar.export ckpt_path=FILE.ckpt format=onnx output=model.onnx")
-        path, diff = export(cfg.ckpt_path, cfg.format, cfg.output, float(cfg.tolerance))
-    except CifarError as exc:
-        log.error("%s", exc)
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    if not cfg.get("ckpt_path"):
+        raise ConfigError("ckpt_path is required: python -m cifar.export ckpt_path=FILE.ckpt format=onnx output=model.onnx")
+    path, diff = export(cfg.ckpt_path, cfg.format, cfg.output, float(cfg.tolerance))
     print(f"wrote {path} ({cfg.format}); max |logit difference| against PyTorch: {diff:.3g} (tolerance {cfg.tolerance:g})")
     print("input: float32 [N, 3, 32, 32], RGB in [0, 1] (normalization is built in); output: 10 class scores")
     print("run it with:\n" + HOW_TO_RUN[cfg.format].format(path=path))

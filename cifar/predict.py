@@ -7,22 +7,19 @@ images are reported on stderr, the others are still classified, and the exit sta
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 
-import hydra
 import torch
 from omegaconf import DictConfig
 
-from cifar.inference.checkpoints import NormalizedClassifier, load_trained_model
+from cifar.cli import entry_point
 from cifar.data.constants import CLASS_NAMES, NUM_CLASSES
-from cifar.errors import CifarError, ConfigError
-from cifar.evaluation import pick_device
+from cifar.errors import CifarError, ConfigError, check_range, is_int
+from cifar.inference.checkpoints import NormalizedClassifier, load_trained_model
 from cifar.inference.images import list_inputs, load_image
 from cifar.reporting.files import write_csv
-
-log = logging.getLogger(__name__)
+from cifar.training.devices import resolve_device
 
 
 @torch.inference_mode()
@@ -36,10 +33,10 @@ def classify(classifier: torch.nn.Module, images: torch.Tensor, topk: int) -> tu
 def run(cfg: DictConfig) -> int:
     if not cfg.get("ckpt_path") or not cfg.get("inputs"):
         raise ConfigError("ckpt_path and inputs are required: python -m cifar.predict ckpt_path=FILE.ckpt inputs=IMAGE_OR_FOLDER")
-    if not 1 <= int(cfg.topk) <= NUM_CLASSES:
-        raise ConfigError(f"topk={cfg.topk} is out of range: expected 1..{NUM_CLASSES}")
+    check_range("topk", cfg.topk, is_int(cfg.topk) and 1 <= cfg.topk <= NUM_CLASSES, f"an integer in 1..{NUM_CLASSES}")
+    check_range("batch_size", cfg.batch_size, is_int(cfg.batch_size, 1), "an integer >= 1")
     model = load_trained_model(cfg.ckpt_path)
-    classifier = NormalizedClassifier(model.net).to(pick_device(cfg.device)).eval()
+    classifier = NormalizedClassifier(model.net).to(resolve_device(cfg.device)).eval()
     paths = list_inputs(cfg.inputs)
 
     failed, rows = 0, []
@@ -67,15 +64,11 @@ def run(cfg: DictConfig) -> int:
     return 1 if failed or not paths else 0
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
+@entry_point("predict")
 def main(cfg: DictConfig) -> None:
-    try:
-        status = run(cfg)
-    except CifarError as exc:
-        log.error("%s", exc)
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    sys.exit(status)
+    status = run(cfg)
+    if status:
+        sys.exit(status)
 
 
 if __name__ == "__main__":

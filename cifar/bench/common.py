@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from cifar.training.devices import cpu_bf16_flags, cpu_name
+from cifar.training.devices import describe_machine
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
@@ -34,17 +34,8 @@ def check_models(names: list[str]) -> list[str]:
     return names
 
 
-def machine(device: str = "cpu") -> str:
-    """``cpu: <model name> (amx_bf16|avx512_bf16), N threads`` or the GPU's name."""
-    if device.startswith("cuda"):
-        return f"gpu: {torch.cuda.get_device_name(torch.device(device))}"
-    bf16 = cpu_bf16_flags()
-    extra = f" ({', '.join(bf16)})" if bf16 else ""
-    return f"cpu: {cpu_name()}{extra}, {torch.get_num_threads()} threads"
-
-
 def header(device: str = "cpu") -> dict:
-    return {"date": date.today().isoformat(), "device": machine(device), "torch": torch.__version__}
+    return {"date": date.today().isoformat(), "device": describe_machine(device), "torch": torch.__version__}
 
 
 def synchronize(device: str) -> None:

@@ -25,26 +25,28 @@ from typing import Any
 import lightning as L
 import torch
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
 
 from cifar import metric_names as M
 from cifar.bench.common import CONF, autocast, header, synchronize, train_step
 from cifar.callbacks.lookahead import Lookahead, pull_to_average
-from cifar.callbacks.whitening import fit_whitening, whitening_layers
-from cifar.training.preflight import check_config
+from cifar.callbacks.whitening import WhiteningInit, fit_whitening, whitening_layers
+from cifar.cli import register_resolvers
 from cifar.data.datamodule import CIFAR10DataModule
 from cifar.data.tensor_pipeline import BatchAugment, TensorBatches, tensor_augmentation
-from cifar.training.devices import cpu_bf16_flags, cpu_name
-from cifar.training.factory import apply_global_speed_settings, build, build_module, build_trainer, resolve_precision
-from cifar.training.param_groups import build_optimizer
-from cifar.training.precision import HALF_WEIGHTS, half_weights
 from cifar.inference.tta import tta_logits
+from cifar.training.devices import cpu_bf16_flags, cpu_name, resolve_device
+from cifar.training.factory import apply_global_speed_settings, build, build_group, build_module, build_trainer
+from cifar.training.param_groups import build_optimizer
+from cifar.training.precision import HALF_WEIGHTS, half_weights, resolve_precision
+from cifar.training.preflight import check_run
 
 
 def compose_recipe(overrides: list[str], output_dir: str) -> DictConfig:
+    register_resolvers()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("train", overrides=[*overrides, f"paths.output_dir={output_dir}"])
-    check_config(cfg)
+    check_run(cfg)
     if cfg.data.pipeline != "tensor":
         raise SystemExit("error: bench speedrun times recipes with data.pipeline=tensor (the data in memory)")
     resolve_precision(cfg)
@@ -53,8 +55,7 @@ def compose_recipe(overrides: list[str], output_dir: str) -> DictConfig:
 
 
 def device_of(cfg: DictConfig) -> str:
-    accelerator = str(cfg.trainer.accelerator)
-    return "cuda" if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()) else "cpu"
+    return str(resolve_device(cfg.trainer.accelerator))
 
 
 # -- the Lightning path ---------------------------------------------------------------------------
@@ -91,47 +92,45 @@ def lightning_run(cfg: DictConfig, datamodule: CIFAR10DataModule, seed: int, max
 
 def plain_run(cfg: DictConfig, datamodule: CIFAR10DataModule, seed: int, max_steps: int | None = None,
               test_batches: int | None = None) -> tuple[float, float, float | None, int]:
-    """The recipe written as a plain PyTorch loop, from the same config: network, whitening fit,
-    device-resident augmented batches, parameter groups, schedule, lookahead, TTA."""
+    """The recipe written as a plain PyTorch loop: whitening fit, device-resident augmented batches,
+    parameter groups, schedule, lookahead, TTA. Its settings come from the objects the config builds
+    for the Lightning path (the module's network, optimizer, schedule and loss settings, the whitening
+    and lookahead callbacks, the datamodule), so the two paths cannot run different recipes."""
     device = device_of(cfg)
     precision = str(cfg.precision)
     L.seed_everything(seed, workers=True, verbose=False)
+    module = build_module(cfg)  # the network, built (and seeded) as the Lightning path builds it
+    callbacks = build_group(cfg.get("callbacks"), "callbacks")
+    whitening = next((c for c in callbacks if isinstance(c, WhiteningInit)), None)
+    lookahead = next((c for c in callbacks if isinstance(c, Lookahead)), None)
     synchronize(device)
     start = time.perf_counter()
 
-    net = build(cfg.model, "model").to(device)
-    channels_last = bool(cfg.speed.channels_last)
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    net = net.to(memory_format=memory_format)
-    if cfg.speed.compile:
-        net.compile(mode=cfg.speed.compile_mode)
-    whitening = cfg.callbacks.get("whitening") or {}
-    fit_whitening(net, datamodule.train_set.images, whitening.get("images", 5000))
+    net = module.net.to(device)
+    memory_format = torch.channels_last if module.channels_last else torch.contiguous_format
+    if whitening is not None:
+        fit_whitening(net, datamodule.train_set.images, whitening.images)
     input_dtype = HALF_WEIGHTS.get(precision)  # *-true-bn32: half weights and inputs, no autocast
     if input_dtype is not None:
         net = half_weights(net, input_dtype)
     layers = whitening_layers(net)
+    bias_epochs = whitening.bias_epochs if whitening is not None else None
 
-    train = TensorBatches(*datamodule.on_device(datamodule.train_set, device), cfg.data.batch_size,
-                          device=device, shuffle=True, augment=tensor_augmentation(cfg.data.augment), seed=seed,
-                          drop_last=bool(cfg.data.drop_last))
+    train = TensorBatches(*datamodule.on_device(datamodule.train_set, device), datamodule.batch_size,
+                          device=device, shuffle=True, augment=tensor_augmentation(datamodule.augment), seed=seed,
+                          drop_last=datamodule.drop_last)
     total_steps = min(cfg.trainer.max_steps if cfg.trainer.max_steps not in (None, -1) else math.inf,
                       cfg.trainer.max_epochs * len(train))
     if max_steps is not None:
         total_steps = min(total_steps, max_steps)
     total_steps = int(total_steps)
 
-    optimizer = build_optimizer(net, build(cfg.optimizer, "optimizer"),
-                                OmegaConf.to_container(cfg.param_groups, resolve=True) or [])
-    scheduler_cfg = cfg.scheduler.get("scheduler")
-    scheduler = build(scheduler_cfg, "scheduler")(optimizer=optimizer, total_steps=total_steps) \
-        if scheduler_cfg is not None else None
-    look = cfg.callbacks.get("lookahead")
-    lookahead = Lookahead(look.every_n_steps, look.base_decay, look.power) if look else None
+    optimizer = build_optimizer(net, module.optimizer_factory, module.param_group_specs)
+    scheduler = module.scheduler_factory(optimizer=optimizer, total_steps=total_steps) \
+        if module.scheduler_factory is not None else None
     tracked = {k: v for k, v in net.state_dict().items() if v.is_floating_point()}
     average = {k: v.detach().clone() for k, v in tracked.items()} if lookahead else {}
     scaler = torch.amp.GradScaler(device, enabled=precision == "16-mixed")
-    bias_epochs = whitening.get("bias_epochs")
 
     step = 0
     net.train()
@@ -146,7 +145,7 @@ def plain_run(cfg: DictConfig, datamodule: CIFAR10DataModule, seed: int, max_ste
             if input_dtype is not None:
                 images = images.to(input_dtype)
             train_step(net, optimizer, scaler, images.contiguous(memory_format=memory_format), labels, device,
-                       precision, label_smoothing=cfg.label_smoothing, reduction=cfg.get("loss_reduction", "mean"))
+                       precision, label_smoothing=module.label_smoothing, reduction=module.loss_reduction)
             if scheduler is not None:
                 scheduler.step()
             step += 1
@@ -157,7 +156,7 @@ def plain_run(cfg: DictConfig, datamodule: CIFAR10DataModule, seed: int, max_ste
                 break
 
     net.eval()
-    test = TensorBatches(*datamodule.on_device(datamodule.test_set, device), cfg.data.eval_batch_size,
+    test = TensorBatches(*datamodule.on_device(datamodule.test_set, device), datamodule.eval_batch_size,
                          device=device, augment=BatchAugment())
     correct = correct_plain = seen = 0
     with torch.inference_mode(), autocast(device, precision):
@@ -171,12 +170,12 @@ def plain_run(cfg: DictConfig, datamodule: CIFAR10DataModule, seed: int, max_ste
             # the plain view is scored before the TTA views run: under CUDA graphs
             # (speed.compile_mode=reduce-overhead) the next call reuses its output's memory
             correct_plain += (plain.argmax(1) == labels).sum()
-            correct += (tta_logits(net, images, cfg.tta, plain=plain).argmax(1) == labels).sum()
+            correct += (tta_logits(net, images, module.tta, plain=plain).argmax(1) == labels).sum()
             seen += len(labels)
     accuracy = float(correct) / seen
     synchronize(device)
     seconds = time.perf_counter() - start
-    return accuracy, seconds, (float(correct_plain) / seen if cfg.tta != "none" else None), step
+    return accuracy, seconds, (float(correct_plain) / seen if module.tta != "none" else None), step
 
 
 # -- the harness ----------------------------------------------------------------------------------

@@ -9,8 +9,9 @@ import lightning as L
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from cifar.data.constants import CLASS_NAMES
-from cifar.errors import ConfigError
-from cifar.reporting.files import confusion_figure, save_and_log_figure, write_confusion_csv, write_per_class_csv
+from cifar.errors import check_bool
+from cifar.reporting.figures import confusion_figure, save_and_log_figure
+from cifar.reporting.tables import write_confusion_csv, write_per_class_csv
 
 STAGES = ("val", "test")
 
@@ -27,12 +28,12 @@ class ConfusionMatrixCallback(L.Callback):
     """
 
     def __init__(self, output_dir: str | Path, class_names: Sequence[str] = CLASS_NAMES, figure: bool = True):
-        if not isinstance(figure, bool):
-            raise ConfigError(f"callbacks.confusion_matrix.figure={figure!r}: expected true or false")
+        check_bool("callbacks.confusion_matrix.figure", figure)
         self.output_dir = Path(output_dir)
         self.draws_figure = bool(figure)
         self.class_names = list(class_names)
         self._matrices: dict[str, MulticlassConfusionMatrix] = {}
+        self.last: dict[str, list[list[int]]] = {}  # the latest matrix of each stage (rows true)
 
     def _matrix(self, stage: str, pl_module: L.LightningModule) -> MulticlassConfusionMatrix:
         if stage not in self._matrices:
@@ -49,6 +50,7 @@ class ConfusionMatrixCallback(L.Callback):
             return
         matrix = metric.compute().cpu()  # synchronized across processes
         metric.reset()
+        self.last[stage] = matrix.tolist()
         if not trainer.is_global_zero:
             return
         write_confusion_csv(self.output_dir / f"confusion_{stage}.csv", matrix.tolist(), self.class_names)

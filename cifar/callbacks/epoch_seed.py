@@ -8,7 +8,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from cifar.data.dataset import stream_seed
+from cifar.data.seeding import global_seed
 
 
 class EpochSeedCallback(L.Callback):
@@ -27,7 +27,7 @@ class EpochSeedCallback(L.Callback):
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
         if batch_idx == 0:
-            s = stream_seed(self.seed, trainer.current_epoch, 1)
+            s = global_seed(self.seed, trainer.current_epoch)
             random.seed(s)
             np.random.seed(s)
             torch.manual_seed(s)

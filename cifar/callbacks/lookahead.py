@@ -16,6 +16,8 @@ from typing import Any
 import lightning as L
 import torch
 
+from cifar.errors import check_range, is_int, is_number
+
 
 @torch.no_grad()
 def pull_to_average(average: dict[str, torch.Tensor], weights: dict[str, torch.Tensor], decay: float) -> None:
@@ -27,10 +29,9 @@ def pull_to_average(average: dict[str, torch.Tensor], weights: dict[str, torch.T
 
 class Lookahead(L.Callback):
     def __init__(self, every_n_steps: int = 5, base_decay: float = 0.95**5, power: float = 3.0):
-        if every_n_steps < 1:
-            raise ValueError(f"callbacks.lookahead.every_n_steps={every_n_steps}: expected >= 1")
-        if not 0.0 <= base_decay <= 1.0:
-            raise ValueError(f"callbacks.lookahead.base_decay={base_decay}: expected 0 <= value <= 1")
+        check_range("callbacks.lookahead.every_n_steps", every_n_steps, is_int(every_n_steps, 1), "an integer >= 1")
+        check_range("callbacks.lookahead.base_decay", base_decay, is_number(base_decay) and 0 <= base_decay <= 1,
+                    "a number in [0, 1]")
         self.every_n_steps = int(every_n_steps)
         self.base_decay = float(base_decay)
         self.power = float(power)

@@ -9,8 +9,9 @@ import lightning as L
 import matplotlib.pyplot as plt
 import torch
 
-from cifar.data.constants import CLASS_NAMES, MEAN, STD
-from cifar.reporting.files import save_and_log_figure
+from cifar.data.constants import CLASS_NAMES
+from cifar.data.normalization import denormalize
+from cifar.reporting.figures import save_and_log_figure
 
 
 class SamplePredictionsCallback(L.Callback):
@@ -30,10 +31,8 @@ class SamplePredictionsCallback(L.Callback):
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         if self._samples is not None or not isinstance(outputs, dict) or "confidence" not in outputs:
             return
-        images = batch[0][: self.count].detach().float().cpu()
-        mean, std = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 1, 1)
         self._samples = {
-            "images": (images * std + mean).clamp(0, 1),
+            "images": denormalize(batch[0][: self.count].detach().cpu()),
             **{k: outputs[k][: self.count].detach().cpu() for k in ("preds", "targets", "confidence")},
         }
 

@@ -7,7 +7,7 @@ from typing import Any
 import lightning as L
 
 from cifar import metric_names as M
-from cifar.errors import ConfigError
+from cifar.errors import check_range, is_number
 
 
 class TargetAccuracyCallback(L.Callback):
@@ -19,8 +19,8 @@ class TargetAccuracyCallback(L.Callback):
     """
 
     def __init__(self, target: float | None, monitor: str = M.VAL_ACC):
-        if target is not None and not 0.0 < target <= 1.0:
-            raise ConfigError(f"target_acc={target} is out of range: expected 0 < value <= 1 (or null)")
+        check_range("target_acc", target, target is None or (is_number(target) and 0 < target <= 1),
+                    "null or a number in (0, 1]")
         self.target = target
         self.monitor = monitor
         self.reached_epoch: int | None = None

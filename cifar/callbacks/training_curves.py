@@ -10,8 +10,9 @@ import lightning as L
 import matplotlib.pyplot as plt
 
 from cifar import metric_names as M
-from cifar.errors import ConfigError
-from cifar.reporting.files import save_and_log_figure, save_figure, write_csv
+from cifar.errors import check_bool, check_range, is_int
+from cifar.reporting.figures import save_and_log_figure, save_figure
+from cifar.reporting.files import write_csv
 
 COLUMNS = ("epoch", M.TRAIN_LOSS, M.VAL_LOSS, M.TRAIN_ACC, M.VAL_ACC, "lr", "seconds")
 
@@ -28,13 +29,9 @@ class TrainingCurvesCallback(L.Callback):
 
     def __init__(self, output_dir: str | Path, target_acc: float | None = None, plot_every_n_epochs: int = 1,
                  figure: bool = True):
-        if isinstance(plot_every_n_epochs, bool) or not isinstance(plot_every_n_epochs, int) or plot_every_n_epochs < 0:
-            raise ConfigError(
-                f"callbacks.training_curves.plot_every_n_epochs={plot_every_n_epochs!r}: expected an integer >= 0 "
-                "(0 = draw curves.png only at the end of fit)"
-            )
-        if not isinstance(figure, bool):
-            raise ConfigError(f"callbacks.training_curves.figure={figure!r}: expected true or false")
+        check_range("callbacks.training_curves.plot_every_n_epochs", plot_every_n_epochs,
+                    is_int(plot_every_n_epochs, 0), "an integer >= 0 (0 = draw curves.png only at the end of fit)")
+        check_bool("callbacks.training_curves.figure", figure)
         self.output_dir = Path(output_dir)
         self.target_acc = target_acc
         self.plot_every_n_epochs = plot_every_n_epochs

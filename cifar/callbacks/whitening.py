@@ -8,8 +8,8 @@ import logging
 import lightning as L
 import torch
 
-from cifar.data.tensor_pipeline import normalize
-from cifar.errors import ConfigError
+from cifar.data.normalization import normalize
+from cifar.errors import ConfigError, check_range, is_int
 from cifar.models.whitening import PatchWhitening
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,9 @@ class WhiteningInit(L.Callback):
     """
 
     def __init__(self, images: int = 5000, bias_epochs: int | None = 3):
-        if images < 1:
-            raise ConfigError(f"callbacks.whitening.images={images}: expected at least 1")
+        check_range("callbacks.whitening.images", images, is_int(images, 1), "an integer >= 1")
+        check_range("callbacks.whitening.bias_epochs", bias_epochs, bias_epochs is None or is_int(bias_epochs, 0),
+                    "null or an integer >= 0")
         self.images = int(images)
         self.bias_epochs = bias_epochs
 

@@ -11,7 +11,9 @@ from typing import Callable
 import albumentations as A
 import cv2
 
-from cifar.errors import ConfigError
+from cifar.errors import check_choice
+
+PIPELINE_HINT = " (or data.pipeline=tensor for its own recipes)"
 
 
 def _none() -> None:
@@ -66,6 +68,4 @@ RECIPES: dict[str, Callable[[], A.Compose | None]] = {
 
 def build_augmentation(name: str) -> A.Compose | None:
     """The albumentations pipeline called ``name``, or None for ``none``."""
-    if name not in RECIPES:
-        raise ConfigError(f"data.augment={name!r} is unknown: expected one of {', '.join(RECIPES)}")
-    return RECIPES[name]()
+    return RECIPES[check_choice("data.augment", name, RECIPES, hint=PIPELINE_HINT)]()

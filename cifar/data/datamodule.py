@@ -12,12 +12,12 @@ import torch
 from torch.utils.data import DataLoader
 
 from cifar.data.augment import RECIPES, build_augmentation
-from cifar.data.constants import MEAN, STD
 from cifar.data.dataset import EpochShuffleSampler, ImageArrayDataset
 from cifar.data.download import fetch
-from cifar.data.formats import FORMATS, LAYOUT_DIRS, Format, is_present, read_split
-from cifar.data.tensor_pipeline import TENSOR_RECIPES, BatchAugment, TensorBatches, normalize, tensor_augmentation, to_device
-from cifar.errors import ConfigError, DataError
+from cifar.data.formats import FORMATS, LAYOUT_DIRS, Format, is_present, is_started, layout_problem, read_split
+from cifar.data.normalization import mean_std, normalize
+from cifar.data.tensor_pipeline import TENSOR_RECIPES, BatchAugment, TensorBatches, tensor_augmentation, to_device
+from cifar.errors import ConfigError, DataError, check_choice, check_range, is_int
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ PIPELINES = ("albumentations", "tensor")
 
 
 class CIFAR10DataModule(L.LightningDataModule):
-    """CIFAR-10 from the official python or binary layout.
+    """CIFAR-10 from the official python or binary layout, or from image folders (``data.format``).
 
     The 50,000 training images are split into train and validation with a fixed generator
     (``split_seed``), so every run sees the same validation set whatever its ``seed``; training
@@ -54,22 +54,17 @@ class CIFAR10DataModule(L.LightningDataModule):
         drop_last: bool = False,
     ):
         super().__init__()
-        if format not in ("auto", *FORMATS):
-            raise ConfigError(f"data.format={format!r} is unknown: expected auto, python or binary")
-        if pipeline not in PIPELINES:
-            raise ConfigError(f"data.pipeline={pipeline!r} is unknown: expected one of {', '.join(PIPELINES)}")
+        check_choice("data.format", format, ("auto", *FORMATS))
+        check_choice("data.pipeline", pipeline, PIPELINES)
         if pipeline == "tensor":
             tensor_augmentation(augment)  # raises for recipes only albumentations has
-        elif augment not in RECIPES:
-            raise ConfigError(
-                f"data.augment={augment!r} is unknown: expected one of {', '.join(RECIPES)} "
-                f"(data.pipeline=tensor has {', '.join(TENSOR_RECIPES)})"
-            )
-        _check_int("data.val_size", val_size, low=0)
-        _check_int("data.batch_size", batch_size, low=1)
-        if eval_batch_size is not None:
-            _check_int("data.eval_batch_size", eval_batch_size, low=1)
-        _check_int("data.num_workers", num_workers, low=0)
+        else:
+            check_choice("data.augment", augment, RECIPES, hint=f" (data.pipeline=tensor has {', '.join(TENSOR_RECIPES)})")
+        check_range("data.val_size", val_size, is_int(val_size, 0), "an integer >= 0 (and below the training-set size)")
+        check_range("data.batch_size", batch_size, is_int(batch_size, 1), "an integer >= 1")
+        check_range("data.eval_batch_size", eval_batch_size, eval_batch_size is None or is_int(eval_batch_size, 1),
+                    "null or an integer >= 1")
+        check_range("data.num_workers", num_workers, is_int(num_workers, 0), "an integer >= 0")
         self.data_dir = Path(data_dir).expanduser()
         self.format = format
         self.download = download
@@ -86,6 +81,7 @@ class CIFAR10DataModule(L.LightningDataModule):
         self.seed = seed
         self.pipeline = pipeline
         self.drop_last = drop_last
+        self._format: Format | None = None
         self.train_set: ImageArrayDataset | None = None
         self.val_set: ImageArrayDataset | None = None
         self.test_set: ImageArrayDataset | None = None
@@ -96,24 +92,36 @@ class CIFAR10DataModule(L.LightningDataModule):
     # -- finding the data ---------------------------------------------------------------------
 
     def resolved_format(self) -> Format:
-        """The layout to read: the configured one, or for ``auto`` whichever is present."""
+        """The layout to read: the configured one, or for ``auto`` the first one present (python, binary,
+        folder), saying so in one line when a partial copy of another layout is passed over."""
         if self.format != "auto":
             return self.format  # type: ignore[return-value]
-        for fmt in FORMATS:
-            if is_present(self.data_dir, fmt):
-                return fmt
-        return "python"
+        if self._format is not None:
+            return self._format
+        present = [fmt for fmt in FORMATS if is_present(self.data_dir, fmt)]
+        partial = [fmt for fmt in FORMATS if fmt not in present and is_started(self.data_dir, fmt)]
+        if not present:
+            return partial[0] if partial else "python"  # (prepare_data names what is wrong, or downloads)
+        self._format = present[0]
+        for fmt in partial:
+            log.warning("data.format=auto: %s; reading the %s layout instead", layout_problem(self.data_dir, fmt),
+                        self._format)
+        return self._format
 
     def prepare_data(self) -> None:
         fmt = self.resolved_format()
         if is_present(self.data_dir, fmt):
             return
+        if is_started(self.data_dir, fmt):  # a partial copy: say which file or folder is wrong
+            raise DataError(f"CIFAR-10 incomplete: {layout_problem(self.data_dir, fmt)}; complete or remove it, "
+                            "or set data.data_dir to a complete copy")
         if not self.download:
-            raise DataError(
-                f"CIFAR-10 not found: expected {self.data_dir / LAYOUT_DIRS[fmt]}/ ({fmt} layout) "
-                "or the other official layout. Set data.data_dir to where it is, or data.download=true"
-            )
-        fetch(self.data_dir, fmt, url=self.url, md5=self.md5)
+            expected = layout_problem(self.data_dir, fmt) if self.format != "auto" else (
+                f"expected {', '.join(d + '/' for d in LAYOUT_DIRS.values())} or train/ and test/ image folders "
+                f"in {self.data_dir}")
+            raise DataError(f"CIFAR-10 not found: {expected}; set data.data_dir to where it is, or data.download=true")
+        fetch(self.data_dir, self.format, url=self.url, md5=self.md5)
+        self._format = None  # (auto: what the archive held)
 
     # -- splits -------------------------------------------------------------------------------
 
@@ -203,12 +211,5 @@ class CIFAR10DataModule(L.LightningDataModule):
 
     def _mean_std(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         if device not in self._norm:
-            mean = torch.tensor(MEAN, device=device).view(1, 3, 1, 1)
-            std = torch.tensor(STD, device=device).view(1, 3, 1, 1)
-            self._norm[device] = (mean, std)
+            self._norm[device] = mean_std(device)
         return self._norm[device]
-
-
-def _check_int(option: str, value: Any, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"{option}={value!r} is out of range: expected an integer >= {low}")

@@ -7,13 +7,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler, get_worker_info
 
-
-def stream_seed(*parts: int) -> int:
-    """A 32-bit seed from integers (run seed, epoch, worker, ...), the same in every process."""
-    value = 1
-    for part in parts:
-        value = (value * 1_000_003 + int(part) + 7_919) % 2**61
-    return value % 2**32
+from cifar.data.seeding import augmentation_seed, shuffle_seed
 
 
 class ImageArrayDataset(Dataset):
@@ -55,9 +49,9 @@ class ImageArrayDataset(Dataset):
 
     def _seed_transform(self) -> None:
         worker = get_worker_info()
-        key = (self.epoch, worker.id if worker is not None else -1)
+        key = (self.epoch, worker.id if worker is not None else None)
         if key != self._seeded_for:
-            self.transform.set_random_seed(stream_seed(self.seed, *key))
+            self.transform.set_random_seed(augmentation_seed(self.seed, *key))
             self._seeded_for = key
 
 
@@ -84,5 +78,5 @@ class EpochShuffleSampler(Sampler[int]):
         return len(self.dataset)
 
     def __iter__(self):
-        generator = torch.Generator().manual_seed(stream_seed(self.seed, self.epoch))
+        generator = torch.Generator().manual_seed(shuffle_seed(self.seed, self.epoch))
         return iter(torch.randperm(len(self.dataset), generator=generator).tolist())

@@ -1,11 +1,12 @@
-"""Fetch an official CIFAR-10 archive, check its MD5 and extract it atomically.
+"""Fetch a CIFAR-10 archive (the official one of a layout, or any ``data.url``), check its MD5, extract it atomically.
 
 torchvision's ``calculate_md5`` and ``extract_archive`` do the checking and unpacking; the
 download is a plain urllib stream (torchvision's ``download_url`` needs a Content-Length, which
 ``file://`` URLs lack). An interrupted download or extraction never leaves a folder that later
 passes for data: the archive is downloaded under a temporary name and renamed only once its checksum
-matches, and it is extracted into a temporary folder that is renamed into place only once every
-batch file is there.
+matches, and it is extracted into a temporary folder whose layout is renamed into place only once
+every batch file (or both image folders) is there. The layout may sit at the archive's top level or
+in one folder inside it (``cifar10/train/...``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from torchvision.datasets.utils import calculate_md5, extract_archive
 
-from cifar.data.formats import LAYOUT_DIRS, Format, is_present
+from cifar.data.formats import FORMATS, Format, is_present, is_started, layout_entries, layout_problem
 from cifar.errors import DataError
 from cifar.reporting.files import exclusive_lock
 
@@ -44,33 +45,39 @@ OFFICIAL_ARCHIVES: dict[Format, Archive] = {
 }
 
 
-def fetch(data_dir: str | Path, fmt: Format, url: str | None = None, md5: str | None = None) -> Path:
+def fetch(data_dir: str | Path, fmt: Format | str, url: str | None = None, md5: str | None = None) -> Path:
     """Make sure the ``fmt`` layout exists under ``data_dir``, downloading it if needed.
 
-    ``url`` and ``md5`` default to the official archive of the layout; give both for a mirror
-    or a ``file://`` copy. Returns the layout folder.
+    ``url`` and ``md5`` default to the official archive of the layout; give both for a mirror,
+    a ``file://`` copy, or the folder layout (which has no official archive). ``fmt="auto"``
+    takes whichever layout the archive holds (the official python archive by default).
+    Returns ``data_dir``.
     """
     data_dir = Path(data_dir)
-    target = data_dir / LAYOUT_DIRS[fmt]
-    if is_present(data_dir, fmt):
-        return target
-    if target.exists():
+    candidates: tuple[Format, ...] = FORMATS if fmt == "auto" else (fmt,)  # type: ignore[assignment]
+    if any(is_present(data_dir, f) for f in candidates):
+        return data_dir
+    for f in candidates:
+        if is_started(data_dir, f):
+            raise DataError(f"{layout_problem(data_dir, f)}; complete or remove it, or point data.data_dir at a "
+                            "complete copy")
+    official = OFFICIAL_ARCHIVES.get(candidates[0])
+    if official is None and not (url and md5):
         raise DataError(
-            f"{target}: folder exists but lacks CIFAR-10 batch files; remove it or point "
-            "data.data_dir at a complete copy"
+            f"data.format={candidates[0]} has no official archive: set data.url and data.md5 to a .tar.gz of train/<class>/ "
+            f"and test/<class>/ image folders, or put those folders in {data_dir} (data.data_dir)"
         )
-    official = OFFICIAL_ARCHIVES[fmt]
     url = url or official.url
     md5 = (md5 or official.md5).lower()
 
     data_dir.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(data_dir / ".fetch.lock"):  # parallel jobs: one downloads, the others wait
-        if is_present(data_dir, fmt):
-            return target
+        if any(is_present(data_dir, f) for f in candidates):
+            return data_dir
         _remove_leftovers(data_dir)
         archive = download_archive(url, data_dir, md5)
-        extract_atomically(archive, data_dir, fmt)
-    return target
+        extract_atomically(archive, data_dir, candidates)
+    return data_dir
 
 
 def download_archive(url: str, data_dir: Path, md5: str) -> Path:
@@ -108,21 +115,28 @@ def _stream(url: str, dest: Path, chunk_bytes: int = 1 << 20) -> None:
         os.fsync(out.fileno())
 
 
-def extract_atomically(archive: Path, data_dir: Path, fmt: Format) -> Path:
-    """Extract ``archive`` into a temporary folder, check it, then rename the layout into place."""
-    layout = LAYOUT_DIRS[fmt]
+def extract_atomically(archive: Path, data_dir: Path, formats: tuple[Format, ...]) -> Path:
+    """Extract ``archive`` into a temporary folder, find the first of ``formats`` complete in it, then
+    rename that layout into place."""
     tmp = Path(tempfile.mkdtemp(prefix=_EXTRACT_PREFIX, dir=data_dir))
     try:
         try:
             extract_archive(str(archive), str(tmp))
         except Exception as exc:  # tarfile/zipfile raise many kinds of errors
             raise DataError(f"{archive}: cannot extract archive: {exc}") from None
-        if not is_present(tmp, fmt):
-            raise DataError(f"{archive}: archive does not contain a complete {layout}/ folder ({fmt} layout)")
-        os.rename(tmp / layout, data_dir / layout)
+        inner = [p for p in tmp.iterdir() if p.is_dir()]
+        roots = [tmp] + (inner if len(inner) == 1 else [])
+        found = next(((r, f) for f in formats for r in roots if is_present(r, f)), None)
+        if found is None:
+            fmt = formats[0]
+            raise DataError(f"{archive}: archive does not contain a complete {fmt} layout "
+                            f"({', '.join(name + '/' for name in layout_entries(fmt))}) at its top level or in its one folder")
+        root, fmt = found
+        for name in reversed(layout_entries(fmt)):  # (the folder layout: test/ first, train/ completes it)
+            os.rename(root / name, data_dir / name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return data_dir / layout
+    return data_dir
 
 
 def _remove_leftovers(data_dir: Path) -> None:

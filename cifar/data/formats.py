@@ -1,4 +1,4 @@
-"""The two official CIFAR-10 on-disk layouts: read and validate.
+"""The CIFAR-10 on-disk layouts: find, read and validate them.
 
 * python layout, ``cifar-10-batches-py``: Python 2 pickles of a dict with ``data`` (uint8 array
   [N, 3072], R, G, B planes of 32x32) and ``labels`` (N ints); loaded with ``encoding="bytes"``
@@ -6,6 +6,8 @@
   file cannot run code.
 * binary layout, ``cifar-10-batches-bin``: 3,073-byte records, one label byte then 3,072 pixel
   bytes in R, G, B planes.
+* folder layout, ``train/<class>/*`` and ``test/<class>/*``: PNG or JPEG images, read by
+  ``cifar.data.image_folders``.
 
 Every reader returns images as uint8 ``[N, 32, 32, 3]`` (HWC, what albumentations expects) and
 labels as int64 ``[N]``, and raises :class:`~cifar.errors.DataError` naming the file when
@@ -33,9 +35,10 @@ except ImportError:  # numpy 1.x
 from cifar.data.constants import IMAGE_BYTES, NUM_CLASSES
 from cifar.errors import DataError
 
-Format = Literal["python", "binary"]
+Format = Literal["python", "binary", "folder"]
 Split = Literal["train", "test"]
-FORMATS: tuple[Format, ...] = ("python", "binary")
+FORMATS: tuple[Format, ...] = ("python", "binary", "folder")  # data.format=auto takes the first one present
+SPLITS: tuple[Split, ...] = ("train", "test")
 
 LAYOUT_DIRS: dict[Format, str] = {"python": "cifar-10-batches-py", "binary": "cifar-10-batches-bin"}
 _BATCH_FILES: dict[Format, dict[Split, tuple[str, ...]]] = {
@@ -63,25 +66,57 @@ class ImageSet:
 
 
 def batch_files(data_dir: str | Path, fmt: Format, split: Split) -> list[Path]:
-    """Paths of the batch files of ``split`` in the ``fmt`` layout under ``data_dir``."""
+    """Paths of the batch files of ``split`` in the python or binary layout under ``data_dir``."""
     layout = Path(data_dir) / LAYOUT_DIRS[fmt]
     return [layout / name for name in _BATCH_FILES[fmt][split]]
 
 
+def layout_entries(fmt: Format) -> tuple[str, ...]:
+    """The names a layout occupies directly under ``data_dir`` (what a download puts there)."""
+    return SPLITS if fmt == "folder" else (LAYOUT_DIRS[fmt],)
+
+
+def layout_problem(data_dir: str | Path, fmt: Format) -> str | None:
+    """None when every file or folder of the ``fmt`` layout is there; else what is wrong with the
+    first one that is not, as ``<path>: <what is wrong>``."""
+    data_dir = Path(data_dir)
+    if fmt == "folder":
+        paths = [(data_dir / split, "a folder of class folders") for split in SPLITS]
+    else:
+        paths = [(p, "a batch file") for split in SPLITS for p in batch_files(data_dir, fmt, split)]
+    for path, kind in paths:
+        wants_dir = fmt == "folder"
+        if not path.exists():
+            return f"{path}: missing ({fmt} layout)"
+        if path.is_dir() != wants_dir:
+            return f"{path}: is {'a file' if wants_dir else 'a directory'}, expected {kind} ({fmt} layout)"
+    return None
+
+
 def is_present(data_dir: str | Path, fmt: Format) -> bool:
-    """True when every batch file of the ``fmt`` layout exists under ``data_dir``."""
-    return all(p.is_file() for split in ("train", "test") for p in batch_files(data_dir, fmt, split))
+    """True when every file or folder of the ``fmt`` layout exists under ``data_dir``."""
+    return layout_problem(data_dir, fmt) is None
+
+
+def is_started(data_dir: str | Path, fmt: Format) -> bool:
+    """True when some part of the ``fmt`` layout is there (a complete or a partial copy)."""
+    return any((Path(data_dir) / name).exists() for name in layout_entries(fmt))
 
 
 def read_split(data_dir: str | Path, fmt: Format, split: Split) -> ImageSet:
     """Read and validate all batch files of one split and concatenate them."""
     if fmt not in FORMATS:
         raise DataError(f"unknown data format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if fmt == "folder":
+        from cifar.data.image_folders import read_folder_split  # (decodes images: Pillow)
+
+        return read_folder_split(data_dir, split)
     reader = read_python_batch if fmt == "python" else read_binary_batch
     parts = []
     for path in batch_files(data_dir, fmt, split):
         if not path.is_file():
-            raise DataError(f"{path}: missing CIFAR-10 {split} batch file ({fmt} layout)")
+            what = "is a directory" if path.is_dir() else "missing"
+            raise DataError(f"{path}: {what}, expected a CIFAR-10 {split} batch file ({fmt} layout)")
         parts.append(reader(path))
     expected = None
     if split == "test":  # a single file: it must hold as many images as each training file

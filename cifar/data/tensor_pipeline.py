@@ -16,8 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cifar.data.constants import MEAN, STD
-from cifar.data.dataset import stream_seed
+from cifar.data.normalization import normalize
+from cifar.data.seeding import flip_start_seed, tensor_batches_seed
 from cifar.errors import ConfigError
 
 
@@ -51,17 +51,6 @@ def tensor_augmentation(name: str) -> BatchAugment:
             f"{', '.join(TENSOR_RECIPES)} (or data.pipeline=albumentations for the others)"
         )
     return TENSOR_RECIPES[name]
-
-
-def normalize(images: torch.Tensor, mean_std: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-    """uint8 [N, 3, H, W] in 0..255 -> float32 normalized with the CIFAR-10 channel mean/std."""
-    if mean_std is None:
-        mean_std = (
-            torch.tensor(MEAN, device=images.device).view(1, 3, 1, 1),
-            torch.tensor(STD, device=images.device).view(1, 3, 1, 1),
-        )
-    mean, std = mean_std
-    return (images.float().div_(255.0) - mean) / std
 
 
 def to_device(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -114,7 +103,7 @@ class TensorBatches:
 
     def __iter__(self):
         n = len(self.labels)
-        generator = torch.Generator().manual_seed(stream_seed(self.seed, self.epoch, 2))
+        generator = torch.Generator().manual_seed(tensor_batches_seed(self.seed, self.epoch))
         order = torch.randperm(n, generator=generator) if self.shuffle else torch.arange(n)
         flips = self._flips(n, generator)
         draws = self._draws(n, generator)
@@ -155,7 +144,7 @@ class TensorBatches:
         if self.augment.flip == "random":
             return torch.rand(n, generator=generator) < 0.5
         if self.augment.flip == "alternate":  # a fixed random start per image, then alternate
-            start = torch.rand(n, generator=torch.Generator().manual_seed(stream_seed(self.seed, 3))) < 0.5
+            start = torch.rand(n, generator=torch.Generator().manual_seed(flip_start_seed(self.seed))) < 0.5
             return start ^ bool(self.epoch % 2)
         return None
 

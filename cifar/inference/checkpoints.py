@@ -19,7 +19,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from cifar.data.constants import MEAN, STD
+from cifar.data.normalization import Normalize
 from cifar.errors import CifarError
 
 NET_PREFIX = "net."
@@ -103,9 +103,8 @@ class NormalizedClassifier(nn.Module):
 
     def __init__(self, net: nn.Module):
         super().__init__()
+        self.normalize = Normalize()
         self.net = net
-        self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net((x - self.mean) / self.std)
+        return self.net(self.normalize(x))

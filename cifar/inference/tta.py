@@ -7,15 +7,13 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from cifar.errors import ConfigError
+from cifar.errors import check_choice
 
 LEVELS = ("none", "flip", "flip_translate")
 
 
 def check_level(level: str) -> str:
-    if level not in LEVELS:
-        raise ConfigError(f"tta={level!r} is unknown: expected one of {', '.join(LEVELS)}")
-    return level
+    return check_choice("tta", level, LEVELS)
 
 
 def tta_logits(forward: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, level: str,

@@ -1,4 +1,9 @@
-"""Build the run's objects from the composed config (the detail behind ``cifar.train``)."""
+"""Assemble a run from its composed config: the module, the Trainer with its callbacks, loggers and plugins.
+
+Everything is built with ``hydra.utils.instantiate`` from the config's ``_target_`` nodes; this module
+only adds what instantiate cannot say: errors that name the config node, and the few switches that
+depend on one another (a precision Lightning has no name for, callbacks the trainer config turns off).
+"""
 
 from __future__ import annotations
 
@@ -11,30 +16,11 @@ import torch
 from hydra.errors import InstantiationException
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 from cifar.errors import CifarError, ConfigError
-from cifar.training.devices import cpu_bf16_flags
 from cifar.training.module import ImageClassifier
 from cifar.training.precision import precision_plugins
-
-
-def resolve_precision(cfg: DictConfig) -> str:
-    """``precision: null`` means 16-mixed on a CUDA GPU and 32-true elsewhere; ``precision: auto``
-    the same, except bf16-mixed on a CPU with bf16 instructions (``amx_bf16``/``avx512_bf16``)."""
-    wanted = cfg.get("precision")
-    if wanted is None or wanted == "auto":
-        accelerator = str(cfg.trainer.get("accelerator", "auto"))
-        on_cuda = accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
-        if on_cuda:
-            chosen = "16-mixed"
-        elif wanted == "auto" and accelerator in ("auto", "cpu") and cpu_bf16_flags():
-            chosen = "bf16-mixed"
-        else:
-            chosen = "32-true"
-        with open_dict(cfg):
-            cfg.precision = chosen
-    return cfg.precision
 
 
 def build(node: DictConfig, what: str, **kwargs: Any) -> Any:
@@ -50,31 +36,29 @@ def build(node: DictConfig, what: str, **kwargs: Any) -> Any:
         if isinstance(cause, CifarError):
             raise cause from None
         raise ConfigError(f"cannot build {what} ({node.get('_target_', '?')}): {cause or exc}") from None
+    check_partial(obj, what, node.get("_target_", "?"))
+    return obj
+
+
+def check_partial(obj: Any, what: str, target: str) -> None:
+    """A ``_partial_`` object's arguments fit its signature (a misspelt or foreign one fails now)."""
     if isinstance(obj, functools.partial):
         try:
             inspect.signature(obj.func).bind_partial(*obj.args, **obj.keywords)
         except TypeError as exc:
-            raise ConfigError(f"{what} ({node.get('_target_', '?')}): {exc}") from None
-    return obj
+            raise ConfigError(f"{what} ({target}): {exc}") from None
 
 
 def build_module(cfg: DictConfig) -> ImageClassifier:
-    scheduler = cfg.scheduler.get("scheduler")
+    """The ``module`` node of ``conf/train.yaml`` (each of its keys an argument of ``ImageClassifier``),
+    with the resolved run config as its hyperparameters (so checkpoints and TensorBoard carry it)."""
+    # _partial_: instantiate would otherwise merge the run config into the node and build its targets
+    make = build(cfg.module, "module", _partial_=True)
+    module = make(run_config=OmegaConf.to_container(cfg, resolve=True))
+    for what, factory, target in (("optimizer", module.optimizer_factory, "optimizer._target_"),
+                                  ("scheduler", module.scheduler_factory, "scheduler.scheduler._target_")):
+        check_partial(factory, what, OmegaConf.select(cfg, target, default="?"))
     speed = cfg.get("speed") or {}
-    module = ImageClassifier(
-        net=build(cfg.model, "model"),
-        optimizer=build(cfg.optimizer, "optimizer"),
-        scheduler=build(scheduler, "scheduler") if scheduler is not None else None,
-        scheduler_interval=cfg.scheduler.interval,
-        scheduler_monitor=cfg.scheduler.get("monitor"),
-        loss=cfg.loss,
-        label_smoothing=cfg.label_smoothing,
-        run_config=OmegaConf.to_container(cfg, resolve=True),
-        channels_last=bool(speed.get("channels_last", False)),
-        loss_reduction=cfg.get("loss_reduction", "mean"),
-        param_groups=OmegaConf.to_container(cfg.param_groups, resolve=True) if cfg.get("param_groups") else [],
-        tta=cfg.get("tta", "none"),
-    )
     if speed.get("compile"):
         # in place: parameter names (and so checkpoints) stay those of the plain network
         module.net.compile(mode=speed.get("compile_mode", "default"))

@@ -14,7 +14,7 @@ from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from cifar import metric_names as M
-from cifar.errors import ConfigError
+from cifar.errors import ConfigError, check_choice, check_range, is_number
 from cifar.training.param_groups import build_optimizer
 from cifar.inference.tta import check_level, tta_logits
 
@@ -28,7 +28,7 @@ class ImageClassifier(L.LightningModule):
 
     Args:
         net: the network; maps normalized images [N, 3, 32, 32] to [N, num_classes].
-        optimizer: ``functools.partial`` of a torch optimizer, missing only the parameters.
+        optimizer: ``functools.partial`` of a torch optimizer, missing only the parameters (None: test only).
         scheduler: optional ``functools.partial`` of a torch LR scheduler, missing only the
             optimizer. ``total_steps`` (OneCycleLR) and ``T_max`` (CosineAnnealingLR) are filled
             from the trainer when the config leaves them out.
@@ -50,7 +50,7 @@ class ImageClassifier(L.LightningModule):
     def __init__(
         self,
         net: nn.Module,
-        optimizer: Callable[..., torch.optim.Optimizer],
+        optimizer: Callable[..., torch.optim.Optimizer] | None,
         scheduler: Callable[..., Any] | None = None,
         scheduler_interval: str = "epoch",
         scheduler_monitor: str | None = None,
@@ -64,16 +64,13 @@ class ImageClassifier(L.LightningModule):
         tta: str = "none",
     ):
         super().__init__()
-        if loss not in LOSSES:
-            raise ConfigError(f"loss={loss!r} is unknown: expected one of {', '.join(LOSSES)}")
-        if not 0.0 <= label_smoothing < 1.0:
-            raise ConfigError(f"label_smoothing={label_smoothing} is out of range: expected 0 <= value < 1")
+        check_choice("loss", loss, LOSSES)
+        check_range("label_smoothing", label_smoothing, is_number(label_smoothing) and 0 <= label_smoothing < 1,
+                    "a number in [0, 1)")
         if loss == "nll" and label_smoothing:
             raise ConfigError("label_smoothing must be 0 with loss=nll (use loss=cross_entropy to smooth labels)")
-        if loss_reduction not in REDUCTIONS:
-            raise ConfigError(f"loss_reduction={loss_reduction!r} is unknown: expected mean or sum")
-        if scheduler_interval not in INTERVALS:
-            raise ConfigError(f"scheduler.interval={scheduler_interval!r} is unknown: expected epoch or step")
+        check_choice("loss_reduction", loss_reduction, REDUCTIONS)
+        check_choice("scheduler.interval", scheduler_interval, INTERVALS)
         self.save_hyperparameters(run_config or {}, logger=True)
         self.net = net
         self.optimizer_factory = optimizer

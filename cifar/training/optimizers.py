@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch.optim import Optimizer
 
-from cifar.errors import ConfigError
+from cifar.errors import ConfigError, check_range, is_int
 
 # quintic Newton-Schulz coefficients chosen for a steep slope at zero: a few iterations push every
 # singular value into roughly [0.5, 1.5] instead of converging exactly to 1 (Keller Jordan's Muon)
@@ -63,14 +63,10 @@ class Muon(Optimizer):
     def __init__(self, params: Iterable[Any], lr: float = 0.01, momentum: float = 0.9, nesterov: bool = True,
                  weight_decay: float = 0.0, orthogonalize: bool = False, ns_steps: int = 3,
                  normalize_weights: bool = True):
-        if lr < 0.0:
-            raise ConfigError(f"optimizer.lr={lr}: expected >= 0")
-        if not 0.0 <= momentum < 1.0:
-            raise ConfigError(f"optimizer.momentum={momentum}: expected 0 <= momentum < 1")
+        # (optimizer.lr and optimizer.momentum are checked for every optimizer in cifar.training.preflight)
         if nesterov and momentum == 0.0:
             raise ConfigError("optimizer.nesterov=true needs optimizer.momentum > 0")
-        if ns_steps < 1:
-            raise ConfigError(f"optimizer.ns_steps={ns_steps}: expected at least 1")
+        check_range("optimizer.ns_steps", ns_steps, is_int(ns_steps, 1), "an integer >= 1")
         defaults = dict(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,
                         orthogonalize=orthogonalize, ns_steps=ns_steps, normalize_weights=normalize_weights)
         super().__init__(params, defaults)

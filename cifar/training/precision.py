@@ -15,10 +15,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from omegaconf import DictConfig, open_dict
 from lightning.pytorch.plugins.precision import HalfPrecision
 from torch import nn
 
-from cifar.errors import ConfigError
+from cifar.errors import check_choice
+from cifar.training.devices import cpu_bf16_flags, resolve_device
 
 HALF_WEIGHTS = {"16-true-bn32": torch.float16, "bf16-true-bn32": torch.bfloat16}
 NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
@@ -39,8 +41,7 @@ class HalfWeightsPrecision(HalfPrecision):
     torchmetrics states keep their own dtype."""
 
     def __init__(self, precision: str = "16-true-bn32") -> None:
-        if precision not in HALF_WEIGHTS:
-            raise ConfigError(f"precision={precision!r}: expected one of {', '.join(HALF_WEIGHTS)}")
+        check_choice("precision", precision, HALF_WEIGHTS)
         super().__init__("16-true" if HALF_WEIGHTS[precision] is torch.float16 else "bf16-true")
 
     def convert_module(self, module: nn.Module) -> nn.Module:
@@ -52,3 +53,22 @@ def precision_plugins(precision: str) -> list[Any]:
     ``*-true-bn32`` becomes a :class:`HalfWeightsPrecision` (and the Trainer's own ``precision``
     argument must then stay unset); Lightning's settings need none."""
     return [HalfWeightsPrecision(precision)] if precision in HALF_WEIGHTS else []
+
+
+def resolve_precision(cfg: DictConfig) -> str:
+    """Sets ``cfg.precision`` where the config leaves the choice open, and returns it: ``null`` means
+    16-mixed on a CUDA GPU and 32-true elsewhere; ``auto`` the same, except bf16-mixed on a CPU with
+    bf16 instructions (``amx_bf16``/``avx512_bf16``)."""
+    wanted = cfg.get("precision")
+    if wanted is None or wanted == "auto":
+        accelerator = str(cfg.trainer.get("accelerator", "auto"))
+        device = resolve_device(accelerator) if accelerator in ("auto", "cpu", "gpu", "cuda") else None
+        if device is not None and device.type == "cuda":
+            chosen = "16-mixed"
+        elif wanted == "auto" and device is not None and device.type == "cpu" and cpu_bf16_flags():
+            chosen = "bf16-mixed"
+        else:
+            chosen = "32-true"
+        with open_dict(cfg):
+            cfg.precision = chosen
+    return cfg.precision

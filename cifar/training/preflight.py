@@ -1,69 +1,104 @@
-"""Range checks on the composed run config, before anything is built or trained."""
+"""Checks on the composed run config that no single object can make, before anything is built.
+
+Options of our own classes are checked by those classes, when the config builds them (still before
+training): ``data.*`` by the datamodule, ``loss``/``label_smoothing``/``tta`` by the module, each
+callback its own arguments. What is left comes here: options of code we do not own (Lightning's
+Trainer, torch's optimizers, Lightning's callbacks), and settings that must agree with each other
+(a validation split and the recipe's validation; ``optimized_metric`` and the sweeper; the
+checkpoint to resume and the network).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from cifar.errors import ConfigError
+from cifar import metric_names as M
+from cifar.errors import ConfigError, check_choice, check_range, is_int, is_number
+from cifar.inference.checkpoints import load_checkpoint_file
 
 _ABSENT = object()
 
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _integer(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-# (option, test, what is expected); options missing from a config are skipped
+# (option, test, what is expected) for options no class of ours owns; options missing from a config are skipped
 RULES: list[tuple[str, Callable[[Any], bool], str]] = [
-    ("seed", lambda v: _integer(v) and 0 <= v < 2**32, "an integer in 0..2**32-1"),
-    ("optimizer.lr", lambda v: _number(v) and v > 0, "a number > 0"),
-    ("optimizer.weight_decay", lambda v: _number(v) and v >= 0, "a number >= 0"),
-    ("optimizer.momentum", lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1)"),
-    ("label_smoothing", lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1)"),
-    ("target_acc", lambda v: v is None or (_number(v) and 0 < v <= 1), "null or a number in (0, 1]"),
-    ("trainer.max_epochs", lambda v: v is None or (_integer(v) and (v >= 1 or v == -1)), "an integer >= 1 (or -1)"),
-    ("trainer.log_every_n_steps", lambda v: _integer(v) and v >= 1, "an integer >= 1"),
-    ("data.batch_size", lambda v: _integer(v) and v >= 1, "an integer >= 1"),
-    ("data.eval_batch_size", lambda v: v is None or (_integer(v) and v >= 1), "null or an integer >= 1"),
-    ("data.val_size", lambda v: _integer(v) and v >= 0, "an integer >= 0 (and below the training-set size)"),
-    ("data.num_workers", lambda v: _integer(v) and v >= 0, "an integer >= 0"),
-    ("callbacks.early_stopping.patience", lambda v: _integer(v) and v >= 1, "an integer >= 1"),
+    ("seed", lambda v: is_int(v) and 0 <= v < 2**32, "an integer in 0..2**32-1"),
+    ("optimizer.lr", lambda v: is_number(v) and v > 0, "a number > 0"),
+    ("optimizer.weight_decay", lambda v: is_number(v) and v >= 0, "a number >= 0"),
+    ("optimizer.momentum", lambda v: is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
+    ("trainer.max_epochs", lambda v: v is None or (is_int(v) and (v >= 1 or v == -1)), "an integer >= 1 (or -1)"),
+    ("trainer.log_every_n_steps", lambda v: is_int(v, 1), "an integer >= 1"),
+    ("callbacks.early_stopping.patience", lambda v: is_int(v, 1), "an integer >= 1"),
 ]
 
+OPTIMIZABLE = (M.VAL_ACC_BEST, M.VAL_ACC, M.VAL_LOSS, M.TEST_ACC, M.TEST_LOSS)
 
-def check_config(cfg: DictConfig) -> None:
-    """Raise ConfigError naming the first option whose value is out of its range."""
+
+def check_run(cfg: DictConfig) -> None:
+    """Every check of this module, in order; raises :class:`ConfigError` naming the option(s)."""
+    check_options(cfg)
+    check_validation(cfg)
+    check_optimized_metric(cfg)
+    if cfg.get("ckpt_path"):
+        check_resume_checkpoint(cfg)
+
+
+def check_options(cfg: DictConfig) -> None:
+    """The first option of :data:`RULES` whose value is out of its range."""
     for option, test, expected in RULES:
         value = OmegaConf.select(cfg, option, default=_ABSENT)
-        if value is _ABSENT:
-            continue
-        if not test(value):
-            raise ConfigError(f"{option}={value!r} is out of range: expected {expected}")
-    if OmegaConf.select(cfg, "data.val_size", default=None) == 0:
-        check_no_validation_needed(cfg)
+        if value is not _ABSENT:
+            check_range(option, value, test(value), expected)
 
 
-def check_no_validation_needed(cfg: DictConfig) -> None:
-    """With ``data.val_size=0`` nothing may wait for a ``val/`` metric."""
-    needs = []
-    if str(cfg.get("optimized_metric", "")).startswith("val/"):
-        needs.append(f"optimized_metric={cfg.optimized_metric}")
-    if str(OmegaConf.select(cfg, "scheduler.monitor", default=None) or "").startswith("val/"):
-        needs.append(f"scheduler.monitor={cfg.scheduler.monitor}")
-    for name, node in (cfg.get("callbacks") or {}).items():
-        monitor = node.get("monitor") if node is not None else None
-        if isinstance(monitor, str) and monitor.startswith("val/"):
-            needs.append(f"callbacks.{name}.monitor={monitor}")
-    if needs:
+def check_validation(cfg: DictConfig) -> None:
+    """A validation split and the recipe's validation agree: with ``data.val_size=0`` nothing may wait
+    for a ``val/`` metric, and a split is refused where the trainer would never validate on it."""
+    val_size = OmegaConf.select(cfg, "data.val_size", default=None)
+    if val_size == 0:
+        needs = [f"{name}={value}" for name, value in monitors(cfg) if str(value).startswith("val/")]
+        if needs:
+            raise ConfigError(
+                f"data.val_size=0 leaves no validation set, but {', '.join(needs)} need(s) one: set "
+                "optimized_metric=test/acc, remove or re-point those callbacks (e.g. ~callbacks.early_stopping, "
+                "callbacks.model_checkpoint.monitor=null), or keep a validation split"
+            )
+    elif val_size and OmegaConf.select(cfg, "trainer.limit_val_batches", default=None) in (0, 0.0):
         raise ConfigError(
-            f"data.val_size=0 leaves no validation set, but {', '.join(needs)} need(s) one: set "
-            "optimized_metric=test/acc, remove or re-point those callbacks (e.g. ~callbacks.early_stopping, "
-            "callbacks.model_checkpoint.monitor=null), or keep a validation split"
+            f"data.val_size={val_size} asks for a validation split, but trainer.limit_val_batches=0 never "
+            "validates on it: set data.val_size=0, or trainer.limit_val_batches=null to validate"
+        )
+
+
+def monitors(cfg: DictConfig) -> list[tuple[str, Any]]:
+    """(option, metric) for everything that watches a metric: the sweep's, the scheduler's, the callbacks'."""
+    found = [("optimized_metric", cfg.get("optimized_metric")),
+             ("scheduler.monitor", OmegaConf.select(cfg, "scheduler.monitor", default=None))]
+    for name, node in (cfg.get("callbacks") or {}).items():
+        if node is not None and isinstance(node.get("monitor"), str):
+            found.append((f"callbacks.{name}.monitor", node.monitor))
+    return [(option, metric) for option, metric in found if metric]
+
+
+def check_optimized_metric(cfg: DictConfig) -> None:
+    name = check_choice("optimized_metric", cfg.optimized_metric, OPTIMIZABLE)
+    if name.startswith("test/") and not cfg.test_after_fit:
+        raise ConfigError(f"optimized_metric={name} needs test_after_fit=true")
+    direction = HydraConfig.get().sweeper.get("direction") if HydraConfig.initialized() else None
+    wanted = "minimize" if name.endswith("loss") else "maximize"
+    if isinstance(direction, str) and direction != wanted:
+        raise ConfigError(f"optimized_metric={name} should be {wanted}d: set hydra.sweeper.direction={wanted}")
+
+
+def check_resume_checkpoint(cfg: DictConfig) -> None:
+    """The checkpoint to resume from is safe to load and was trained with this run's network."""
+    checkpoint = load_checkpoint_file(cfg.ckpt_path)  # refuses missing, foreign and unsafe files
+    trained = (checkpoint.get("hyper_parameters") or {}).get("model")
+    wanted = OmegaConf.to_container(cfg.model, resolve=True)
+    if trained is not None and trained != wanted:
+        raise ConfigError(
+            f"{cfg.ckpt_path}: trained with model {trained.get('_target_')} {trained}, but this run "
+            f"builds {wanted.get('_target_')} {wanted}: resume with the original run's overrides"
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
-from cifar.errors import ConfigError
+from cifar.errors import check_range, is_int, is_number
 
 
 class WarmupLinearDecay:
@@ -14,10 +14,8 @@ class WarmupLinearDecay:
     at the last step. A plain object (not a lambda), so a checkpoint keeps it."""
 
     def __init__(self, total_steps: int, warmup: float = 0.23, start: float = 0.2, end: float = 0.07):
-        if total_steps < 1:
-            raise ConfigError(f"scheduler: total_steps={total_steps}: expected at least 1")
-        if not 0.0 <= warmup < 1.0:
-            raise ConfigError(f"scheduler.scheduler.warmup={warmup}: expected 0 <= value < 1")
+        check_range("scheduler.scheduler.total_steps", total_steps, is_int(total_steps, 1), "an integer >= 1")
+        check_range("scheduler.scheduler.warmup", warmup, is_number(warmup) and 0 <= warmup < 1, "a number in [0, 1)")
         self.total_steps = int(total_steps)
         self.warmup_steps = int(total_steps * warmup)
         self.start, self.end = float(start), float(end)

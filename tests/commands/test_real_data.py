@@ -12,11 +12,10 @@ import pytest
 from cifar import metric_names as M
 from cifar.data.formats import read_split
 from cifar.train import train
-from runs import compose_run
+from helpers import ROOT, compose_run
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
 SHARED_TOOL = ROOT.parent / "shared" / "tools" / "cifar10_from_jpeg.py"
 
 

@@ -5,21 +5,15 @@ from __future__ import annotations
 import csv
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
-from runs import TINY_RUN
-
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import TINY_RUN, run_cli
 
 
 def cifar_train(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cifar.train", *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )
+    return run_cli("train", *args)
 
 
 def tensorboard_tags(folder: Path) -> set[str]:
@@ -80,7 +74,7 @@ def test_missing_data_gives_a_short_clear_error(tmp_path):
     missing = tmp_path / "no-data-here"
     result = cifar_train(f"paths.data_dir={missing}", "data.download=false", f"hydra.run.dir={tmp_path / 'run'}")
     assert result.returncode == 2
-    assert f"error: CIFAR-10 not found: expected {missing}/cifar-10-batches-py/" in result.stderr
+    assert f"error: CIFAR-10 not found: expected cifar-10-batches-py/, cifar-10-batches-bin/ or train/ and test/ image folders in {missing}" in result.stderr
     assert "Traceback" not in result.stderr
 
 

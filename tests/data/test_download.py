@@ -13,7 +13,7 @@ from cifar.data.datamodule import CIFAR10DataModule
 from cifar.data.download import fetch
 from cifar.data.formats import is_present, read_split
 from cifar.errors import DataError
-from cifar_files import make_archive, write_binary_layout, write_python_layout
+from helpers import make_archive, write_binary_layout, write_python_layout
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def test_downloads_checks_and_extracts_from_a_file_url(tmp_path, python_archive)
     archive, md5 = python_archive
     data_dir = tmp_path / "data"
     layout = fetch(data_dir, "python", url=archive.as_uri(), md5=md5)
-    assert layout == data_dir / "cifar-10-batches-py"
+    assert layout == data_dir
     assert is_present(data_dir, "python")
     assert len(read_split(data_dir, "python", "train")) == 100
     # only the verified archive and the layout remain
@@ -59,7 +59,7 @@ def test_archive_without_the_layout_leaves_nothing_behind(tmp_path):
     archive = tmp_path / "cifar-10-python.tar.gz"
     md5 = make_archive(folder, archive)
     data_dir = tmp_path / "data"
-    with pytest.raises(DataError, match=r"cifar-10-python\.tar\.gz.*complete cifar-10-batches-py/"):
+    with pytest.raises(DataError, match=r"cifar-10-python\.tar\.gz: archive does not contain a complete python layout \(cifar-10-batches-py/\)"):
         fetch(data_dir, "python", url=archive.as_uri(), md5=md5)
     assert not (data_dir / "cifar-10-batches-py").exists()
     assert [n for n in leftovers(data_dir) if n.startswith(".")] == []
@@ -93,7 +93,7 @@ def test_datamodule_downloads_when_data_is_missing(tmp_path, python_archive):
 
 def test_datamodule_without_download_names_the_missing_folder(tmp_path):
     dm = CIFAR10DataModule(data_dir=str(tmp_path / "nothing"), download=False)
-    with pytest.raises(DataError, match=r"nothing/cifar-10-batches-py/.*data\.data_dir"):
+    with pytest.raises(DataError, match=r"CIFAR-10 not found: expected cifar-10-batches-py/, cifar-10-batches-bin/ or train/ and test/ image folders in .*nothing; set data\.data_dir"):
         dm.prepare_data()
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from cifar.data.formats import read_binary_batch, read_python_batch, read_split
 from cifar.errors import DataError
-from cifar_files import TRAIN_NAMES, write_binary_batch, write_binary_layout, write_python_batch, write_python_layout
+from helpers import TRAIN_NAMES, write_binary_batch, write_binary_layout, write_python_batch, write_python_layout
 
 
 @pytest.mark.parametrize("fmt", ["python", "binary"])

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-from runs import TINY_RUN
-
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import TINY_RUN, run_cli
 
 
 def confusion_total(path: Path) -> int:
@@ -20,11 +16,8 @@ def confusion_total(path: Path) -> int:
 
 def test_two_process_ddp_writes_one_run_with_synchronized_metrics(tmp_path, tiny_data):
     run_dir = tmp_path / "run"
-    result = subprocess.run(
-        [sys.executable, "-m", "cifar.train", *TINY_RUN, "data.batch_size=8", f"paths.data_dir={tiny_data}",
-         "accelerator=cpu", "trainer.strategy=ddp", "trainer.devices=2", f"hydra.run.dir={run_dir}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )
+    result = run_cli("train", *TINY_RUN, "data.batch_size=8", f"paths.data_dir={tiny_data}", "accelerator=cpu",
+                     "trainer.strategy=ddp", "trainer.devices=2", f"hydra.run.dir={run_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
     # one output folder for the run (not one per rank), one metrics file, checkpoints written once
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]

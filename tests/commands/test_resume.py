@@ -4,26 +4,16 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
 
 from cifar.errors import ConfigError
 from cifar.train import train
-from runs import TINY_RUN, compose_run
-
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import TINY_RUN, CodeRunningPickle, compose_run, run_cli, start_cli
 RUN = [*TINY_RUN, "trainer.max_epochs=4", "logger=none", "data.augment=flip_affine_cutout", "seed=7"]
 COMPARED = ("val/acc_best", "val/acc", "val/loss", "test/acc", "test/loss")
-
-
-def start(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "cifar.train", *args], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
 def test_sigkill_then_resume_gives_the_same_final_metrics(tmp_path, tiny_data):
@@ -31,7 +21,7 @@ def test_sigkill_then_resume_gives_the_same_final_metrics(tmp_path, tiny_data):
 
     run_dir = tmp_path / "killed"
     last = run_dir / "checkpoints" / "last.ckpt"
-    process = start(*RUN, f"paths.data_dir={tiny_data}", f"hydra.run.dir={run_dir}")
+    process = start_cli("train", *RUN, f"paths.data_dir={tiny_data}", f"hydra.run.dir={run_dir}")
     deadline = time.time() + 300
     while not last.exists() and process.poll() is None and time.time() < deadline:
         time.sleep(0.05)
@@ -44,8 +34,7 @@ def test_sigkill_then_resume_gives_the_same_final_metrics(tmp_path, tiny_data):
     assert killed_at < 3
 
     # resuming needs only the checkpoint (and the same overrides): the run folder follows from it
-    resumed = subprocess.run([sys.executable, "-m", "cifar.train", *RUN, f"paths.data_dir={tiny_data}",
-                              f"ckpt_path={last}"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    resumed = run_cli("train", *RUN, f"paths.data_dir={tiny_data}", f"ckpt_path={last}")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["epochs"] == 4
@@ -64,17 +53,10 @@ def test_resuming_with_another_network_is_refused(tmp_path, tiny_data):
 
 
 def test_resuming_from_a_crafted_checkpoint_is_refused_without_running_it(tmp_path, tiny_data):
-    import shutil
-
     marker = tmp_path / "pwned"
-
-    class Exploit:
-        def __reduce__(self):
-            return (shutil.copy, (__file__, str(marker)))
-
     evil = tmp_path / "run" / "checkpoints" / "last.ckpt"
     evil.parent.mkdir(parents=True)
-    torch.save({"state_dict": {}, "hyper_parameters": {}, "x": Exploit()}, evil)
+    torch.save({"state_dict": {}, "hyper_parameters": {}, "x": CodeRunningPickle(marker)}, evil)
     from cifar.inference.checkpoints import CheckpointError
 
     with pytest.raises(CheckpointError, match=r"last\.ckpt: refused"):

@@ -1,12 +1,7 @@
-"""Using a trained model: evaluate, predict, export, and loading checkpoints safely."""
+"""Using a trained model: predict, export, and loading checkpoints safely (evaluate: test_evaluate.py)."""
 
 from __future__ import annotations
 
-import csv
-import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,20 +9,13 @@ import pytest
 import torch
 from PIL import Image
 
-from cifar import metric_names as M
 from cifar.inference.checkpoints import CheckpointError, NormalizedClassifier, load_checkpoint_file, load_trained_model
 from cifar.data.constants import CLASS_NAMES
 from cifar.errors import DataError
 from cifar.export import export, run_onnx, run_torchscript
 from cifar.inference.images import load_image
 from cifar.train import train
-from runs import TINY_RUN, compose_run
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def cifar(command: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", f"cifar.{command}", *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+from helpers import TINY_RUN, CodeRunningPickle, compose_run, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -43,22 +31,6 @@ def test_checkpoint_rebuilds_its_network_without_overrides(trained):
     model = load_trained_model(ckpt)
     assert type(model.net).__name__ == "SmallNet" and not model.net.training
     assert model.config.model._target_ == "cifar.models.smallnet.SmallNet"
-
-
-def test_evaluate_reports_accuracy_per_class_and_confusion(tmp_path, trained, tiny_data):
-    ckpt, metrics = trained
-    out = tmp_path / "eval"
-    result = cifar("evaluate", f"ckpt_path={ckpt}", f"data.data_dir={tiny_data}", "tta=true", f"hydra.run.dir={out}")
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "with flip TTA" in result.stdout and "| airplane |" in result.stdout
-    report = json.loads((out / "evaluation.json").read_text())
-    assert report["test/acc"] == pytest.approx(metrics[M.TEST_ACC])
-    assert 0.0 <= report["test_tta/acc"] <= 1.0 and report["images"] == 40
-    with open(out / "per_class_accuracy.csv", newline="") as fh:
-        rows = list(csv.reader(fh))
-    assert [r[0] for r in rows[1:]] == list(CLASS_NAMES)
-    assert sum(int(r[1]) for r in rows[1:]) == round(report["test/acc"] * 40)
-    assert (out / "confusion_test.csv").is_file() and (out / "confusion_test.png").stat().st_size > 0
 
 
 def write_images(folder: Path) -> list[Path]:
@@ -79,7 +51,7 @@ def test_predict_classifies_a_folder_and_reports_the_bad_file(tmp_path, trained)
     ckpt, _ = trained
     images = write_images(tmp_path / "images")
     (tmp_path / "images" / "notes.txt").write_text("not an image")
-    result = cifar("predict", f"ckpt_path={ckpt}", f"inputs={tmp_path / 'images'}", "topk=3", f"hydra.run.dir={tmp_path / 'p'}")
+    result = run_cli("predict", f"ckpt_path={ckpt}", f"inputs={tmp_path / 'images'}", "topk=3", f"hydra.run.dir={tmp_path / 'p'}")
     assert result.returncode == 1
     assert "notes.txt: not a readable image" in result.stderr
     lines = result.stdout.strip().splitlines()
@@ -90,7 +62,7 @@ def test_predict_classifies_a_folder_and_reports_the_bad_file(tmp_path, trained)
         assert len(names) == 3 and set(names) <= set(CLASS_NAMES)
         assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
 
-    single = cifar("predict", f"ckpt_path={ckpt}", f"inputs={images[0]}", f"hydra.run.dir={tmp_path / 'q'}")
+    single = run_cli("predict", f"ckpt_path={ckpt}", f"inputs={images[0]}", f"hydra.run.dir={tmp_path / 'q'}")
     assert single.returncode == 0 and len(single.stdout.strip().splitlines()) == 1
 
 
@@ -132,7 +104,7 @@ def test_export_round_trip_within_tolerance(tmp_path, trained, fmt):
 
 def test_export_command_says_how_to_run_it(tmp_path, trained):
     ckpt, _ = trained
-    result = cifar("export", f"ckpt_path={ckpt}", "format=onnx", f"output={tmp_path / 'm.onnx'}")
+    result = run_cli("export", f"ckpt_path={ckpt}", "format=onnx", f"output={tmp_path / 'm.onnx'}")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "max |logit difference| against PyTorch" in result.stdout and "onnxruntime.InferenceSession" in result.stdout
     assert (tmp_path / "m.onnx").is_file()
@@ -147,13 +119,8 @@ def test_export_refuses_a_disagreeing_model_and_writes_nothing(tmp_path, trained
 
 def test_checkpoint_that_would_run_code_is_refused(tmp_path):
     marker = tmp_path / "pwned"
-
-    class Exploit:
-        def __reduce__(self):
-            return (shutil.copy, (__file__, str(marker)))
-
     path = tmp_path / "evil.ckpt"
-    torch.save({"state_dict": {}, "payload": Exploit()}, path)
+    torch.save({"state_dict": {}, "payload": CodeRunningPickle(marker)}, path)
     with pytest.raises(CheckpointError, match=r"evil\.ckpt: refused"):
         load_checkpoint_file(path)
     assert not marker.exists()

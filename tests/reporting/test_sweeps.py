@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from cifar.callbacks import DivergedError
 from cifar.train import train
-from runs import TINY_RUN, compose_run
-
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import TINY_RUN, compose_run, run_cli
 
 
 def test_multirun_summary_ranks_jobs_and_marks_the_failed_one(tmp_path, tiny_data):
     sweep = tmp_path / "sweep"
-    result = subprocess.run(
-        [sys.executable, "-m", "cifar.train", "-m", *TINY_RUN, "trainer.max_epochs=1", "logger=none",
-         f"paths.data_dir={tiny_data}", "data.val_size=40,100000", "optimizer.lr=0.001,0.003",
-         f"hydra.sweep.dir={sweep}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )
+    result = run_cli("train", "-m", *TINY_RUN, "trainer.max_epochs=1", "logger=none", f"paths.data_dir={tiny_data}",
+                     "data.val_size=40,100000", "optimizer.lr=0.001,0.003", f"hydra.sweep.dir={sweep}")
     assert result.returncode == 1  # some jobs failed: said at the end, after all of them ran
     with open(sweep / "summary.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))

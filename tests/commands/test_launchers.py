@@ -4,25 +4,21 @@ from __future__ import annotations
 
 import csv
 import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-import cifar.train  # noqa: F401 - registers the resolver conf/hydra uses
-from runs import CONF, TINY_RUN
-
-ROOT = Path(__file__).resolve().parents[1]
+from cifar.cli import register_resolvers
+from helpers import CONF, TINY_RUN, run_cli
 QUICK = [*TINY_RUN, "trainer.max_epochs=1", "logger=none"]
 
 
 def multirun(*args: str) -> subprocess.CompletedProcess:
     keys = {a.split("=", 1)[0] for a in args}
     base = [a for a in QUICK if a.split("=", 1)[0] not in keys]
-    return subprocess.run([sys.executable, "-m", "cifar.train", "-m", *base, *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+    return run_cli("train", "-m", *base, *args, timeout=900)
 
 
 def summary(sweep: Path) -> list[dict[str, str]]:
@@ -71,6 +67,7 @@ def test_slurm_launcher_composes_into_a_valid_job_description(tmp_path, monkeypa
     from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 
     monkeypatch.setenv("SLURM_PARTITION", "gpu-a100")
+    register_resolvers()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("train", overrides=["hydra/launcher=slurm", f"hydra.sweep.dir={tmp_path}", "hydra.job.num=0"],
                       return_hydra_config=True)

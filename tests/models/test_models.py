@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 
 from cifar.models.netv2 import NetV2
 from cifar.models.receptive_field import receptive_field
-from runs import CONF
+from helpers import CONF
 
 # trainable parameters as the write-ups give them (compactnet: Keras's 118,258 minus 280 BN statistics)
 PARAMETERS = {

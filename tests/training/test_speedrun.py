@@ -4,8 +4,6 @@ schedule, lookahead, training on all images, and the experiments end to end on t
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import lightning as L
 import numpy as np
@@ -18,7 +16,8 @@ from cifar import metric_names as M
 from cifar.bench import speedrun as speedrun_bench
 from cifar.callbacks.lookahead import Lookahead
 from cifar.errors import ConfigError
-from cifar.training.factory import build, build_module, resolve_precision
+from cifar.training.factory import build, build_module
+from cifar.training.precision import resolve_precision
 from cifar.models.speednet import SpeedNet
 from cifar.models.whitening import PatchWhitening, patches
 from cifar.training.optimizers import Muon, orthogonalize
@@ -27,7 +26,7 @@ from cifar.training.schedules import WarmupLinearDecay
 from cifar.data.tensor_pipeline import TENSOR_RECIPES, TensorBatches
 from cifar.train import train
 from cifar.inference.tta import tta_logits
-from runs import CONF, ROOT, TINY_RUN, compose_run
+from helpers import TINY_RUN, accuracy_from_confusion, compose_run, run_cli
 
 TIERS = ("speedrun85", "speedrun90", "speedrun94", "speedrun94_muon")
 # one epoch on the tiny data (200 training images, all used: no validation split)
@@ -264,7 +263,8 @@ def test_experiment_trains_one_epoch_on_all_training_images(tmp_path, tiny_data,
     metrics = train(compose_run(tmp_path, f"experiment={tier}", *TINY_SPEEDRUN, data_dir=tiny_data))
     assert metrics["status"] == "ok" and metrics["epochs"] == 1
     assert metrics["steps"] == 200 // 32  # all 200 images, the last partial batch dropped
-    assert 0.0 <= metrics[M.TEST_ACC] <= 1.0 and metrics[M.TEST_ACC_NO_TTA] is not None
+    assert metrics[M.TEST_ACC] == pytest.approx(accuracy_from_confusion(tmp_path / "confusion_test.csv"))  # TTA's predictions
+    assert metrics[M.TEST_ACC_NO_TTA] is not None
     assert metrics[M.VAL_ACC] is None  # no validation split
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
     # the reports a speedrun keeps (the tables), and the figures it skips
@@ -277,7 +277,8 @@ def test_muon_trains_any_model_once_param_groups_select_its_weights(tmp_path, ti
     groups = "param_groups=[{module_types: [torch.nn.Conv2d], param_names: [weight], options: {orthogonalize: true}}]"
     metrics = train(compose_run(tmp_path / "a", "model=smallnet", "optimizer=muon", groups, *TINY_RUN,
                                 "trainer.max_epochs=1", "logger=none", data_dir=tiny_data))
-    assert metrics["status"] == "ok" and 0.0 <= metrics[M.TEST_ACC] <= 1.0
+    assert metrics["status"] == "ok"
+    assert metrics[M.TEST_ACC] == pytest.approx(accuracy_from_confusion(tmp_path / "a" / "confusion_test.csv"))
     with pytest.raises(ConfigError, match="no parameter group is orthogonalized.*param_groups"):
         train(compose_run(tmp_path / "b", "model=smallnet", "optimizer=muon", *TINY_RUN, "logger=none",
                           data_dir=tiny_data))
@@ -289,13 +290,19 @@ def test_no_validation_split_refuses_what_needs_one(tmp_path, tiny_data):
         train(cfg)
 
 
+def test_a_validation_split_in_a_recipe_that_never_validates_is_refused_before_training(tmp_path, tiny_data):
+    result = run_cli("train", "experiment=speedrun94", "data.val_size=40", f"paths.data_dir={tiny_data}",
+                     f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 2
+    assert ("error: data.val_size=40 asks for a validation split, but trainer.limit_val_batches=0 never validates "
+            "on it") in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_bench_speedrun_reports_accuracy_time_and_ratio(tmp_path, tiny_data):
     out = tmp_path / "speedrun.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "cifar.bench", "speedrun", "experiment=speedrun85", "seeds=2", *TINY_SPEEDRUN,
-         "--warmup-steps", "1", "--json", str(out), f"paths.data_dir={tiny_data}"],  # overrides may follow options
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )
+    result = run_cli("bench", "speedrun", "experiment=speedrun85", "seeds=2", *TINY_SPEEDRUN, "--warmup-steps", "1",
+                     "--json", str(out), f"paths.data_dir={tiny_data}")  # overrides may follow options
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.strip().splitlines()
     report = json.loads(out.read_text())

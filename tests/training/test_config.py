@@ -24,10 +24,11 @@ from cifar.callbacks import (
     WhiteningInit,
 )
 from cifar.data.datamodule import CIFAR10DataModule
-from cifar.training.factory import build, build_group, build_module, build_trainer, resolve_precision
+from cifar.training.factory import build, build_group, build_module, build_trainer
+from cifar.training.precision import resolve_precision
 from cifar.training.module import ImageClassifier
-import cifar.train  # noqa: F401 - registers the resolver conf/hydra uses
-from runs import CONF, compose_run
+
+from helpers import CONF, compose_run
 
 
 def options(group: str) -> list[str]:

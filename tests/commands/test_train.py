@@ -9,7 +9,7 @@ import pytest
 from cifar import metric_names as M
 from cifar.errors import ConfigError
 from cifar.train import METRICS_FILE, train
-from runs import TINY_RUN, compose_run
+from helpers import TINY_RUN, compose_run
 
 
 def run(tmp_path, data_dir, *overrides):
@@ -51,7 +51,7 @@ def test_target_accuracy_stops_training_once_reached(tmp_path, tiny_data):
 def test_runs_without_callbacks_or_loggers(tmp_path, tiny_data):
     metrics = run(tmp_path, tiny_data, "callbacks=none", "logger=none", "trainer.enable_checkpointing=false")
     assert metrics["best_checkpoint"] is None
-    assert 0.0 <= metrics[M.TEST_ACC] <= 1.0
+    assert metrics[M.TEST_ACC] > 0.25  # the final weights, tested: separable tiny data, well above chance
     assert (tmp_path / METRICS_FILE).is_file()
 
 
@@ -123,7 +123,21 @@ def test_curves_png_every_n_epochs_and_always_at_the_end(tmp_path):
     never.on_fit_end(trainer, None)
     assert [p.name for p in (tmp_path / "never").iterdir()] == ["curves.csv"]
 
-    with pytest.raises(ConfigError, match=r"callbacks\.training_curves\.plot_every_n_epochs=-1: expected an integer >= 0"):
+    with pytest.raises(ConfigError, match=r"callbacks\.training_curves\.plot_every_n_epochs=-1 is out of range: expected an integer >= 0"):
         TrainingCurvesCallback(tmp_path, plot_every_n_epochs=-1)
-    with pytest.raises(ConfigError, match=r"callbacks\.training_curves\.figure='no': expected true or false"):
+    with pytest.raises(ConfigError, match=r"callbacks\.training_curves\.figure='no' is not a boolean: expected true or false"):
         TrainingCurvesCallback(tmp_path, figure="no")
+
+
+def test_a_failure_after_training_still_writes_metrics_with_the_fit_figures(tmp_path, tiny_data, monkeypatch):
+    import cifar.train
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the test split is gone")
+
+    monkeypatch.setattr(cifar.train, "final_figures", broken)
+    with pytest.raises(RuntimeError):
+        train(compose_run(tmp_path, *TINY_RUN, "trainer.max_epochs=1", "logger=none", data_dir=tiny_data))
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["status"] == "failed" and metrics["error"] == "RuntimeError: the test split is gone"
+    assert metrics["epochs"] == 1 and metrics["best_checkpoint"] and metrics["val/acc_best"] is not None

@@ -10,7 +10,7 @@ from cifar.data.datamodule import CIFAR10DataModule
 from cifar.data.tensor_pipeline import BatchAugment, TensorBatches
 from cifar.errors import ConfigError
 from cifar.train import train
-from runs import TINY_RUN, compose_run
+from helpers import TINY_RUN, compose_run
 
 
 def make_dm(data_dir, **kwargs) -> CIFAR10DataModule:
@@ -87,7 +87,7 @@ def test_unknown_combination_is_named(tiny_data):
 def test_trains_end_to_end_with_the_tensor_pipeline(tmp_path, tiny_data):
     metrics = train(compose_run(tmp_path, *TINY_RUN, "logger=none", "data.pipeline=tensor",
                                 "data.augment=crop_flip_cutout", data_dir=tiny_data))
-    assert metrics["epochs"] == 2 and 0.0 <= metrics["test/acc"] <= 1.0
+    assert metrics["epochs"] == 2 and metrics["test/acc"] > 0.25  # separable tiny data: well above chance
 
 
 def test_each_split_is_converted_once_per_datamodule(tiny_data):

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import run_cli
 
 
 def test_overhead_prints_both_paths_and_ends_with_the_ratio(tmp_path):
     out = tmp_path / "overhead.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "cifar.bench", "overhead", "--steps", "3", "--batch-size", "8", "--rounds", "1",
-         "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )
+    result = run_cli("bench", "overhead", "--steps", "3", "--batch-size", "8", "--rounds", "1", "--json", str(out))
     assert result.returncode == 0, result.stderr[-2000:]
     last = result.stdout.strip().splitlines()[-1]
     assert last.startswith("ratio=") and float(last.split("=")[1]) > 0
@@ -26,15 +21,13 @@ def test_overhead_prints_both_paths_and_ends_with_the_ratio(tmp_path):
 
 def test_latency_covers_every_model(tmp_path):
     out = tmp_path / "latency.json"
-    result = subprocess.run([sys.executable, "-m", "cifar.bench", "latency", "--models", "smallnet,netv2",
-                             "--runs", "3", "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    result = run_cli("bench", "latency", "--models", "smallnet,netv2", "--runs", "3", "--json", str(out))
     assert result.returncode == 0, result.stderr[-2000:]
     assert [r["model"] for r in json.loads(out.read_text())["results"]] == ["smallnet", "netv2"]
 
 
 def run_bench(*args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "cifar.bench", *args], cwd=ROOT, capture_output=True, text=True,
-                            timeout=600)
+    result = run_cli("bench", *args)
     assert result.returncode == 0, result.stderr[-2000:]
     return result
 
@@ -55,8 +48,7 @@ def test_throughput_reports_every_model_and_variant_asked_for(tmp_path):
 
 def test_throughput_refuses_an_unknown_variant_or_model(tmp_path):
     for args in (["--variants", "eager,turbo"], ["--models", "smallnet,nosuchnet"]):
-        result = subprocess.run([sys.executable, "-m", "cifar.bench", "throughput", *args, "--json",
-                                 str(tmp_path / "x.json")], cwd=ROOT, capture_output=True, text=True, timeout=600)
+        result = run_cli("bench", "throughput", *args, "--json", str(tmp_path / "x.json"))
         assert result.returncode != 0
         assert ("turbo" if "turbo" in args[1] else "nosuchnet") in result.stderr
 

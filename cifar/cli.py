@@ -1,0 +1,91 @@
+"""The wrapper every entry point uses: ``python -m cifar.train|evaluate|predict|export``.
+
+``entry_point("train")`` turns ``run(cfg)`` into the command's ``main()``: it registers the config
+resolvers, composes ``conf/<name>.yaml`` with Hydra, silences warnings that say nothing about the
+run, and turns an error the user can act on (:class:`~cifar.errors.CifarError`) into one line on
+stderr and exit status 2. In a multirun the error is raised on instead, so that Hydra records the
+job as failed and the other jobs still run.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from cifar.errors import CifarError
+
+log = logging.getLogger(__name__)
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+# noise under torch >= 2.10 from Lightning's pytree helper; says nothing about the run
+QUIET_WARNINGS = (r".*isinstance\(treespec, LeafSpec\).*",)
+
+
+def run_dir_for(ckpt_path: str | None, default: str) -> str:
+    """Hydra's run folder: that of the checkpoint being resumed (<run>/checkpoints/x.ckpt), else ``default``."""
+    if ckpt_path:
+        path = Path(ckpt_path)
+        if path.parent.name == "checkpoints":
+            return str(path.parent.parent)
+    return default
+
+
+def register_resolvers() -> None:
+    """The resolvers ``conf/`` uses: ``cifar_run_dir`` (conf/hydra/default.yaml), so that resuming
+    from ``<run>/checkpoints/last.ckpt`` continues in ``<run>``. Called before anything composes."""
+    OmegaConf.register_new_resolver("cifar_run_dir", run_dir_for, replace=True)
+
+
+def quiet_warnings() -> None:
+    for pattern in QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)
+
+
+def in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def fail(exc: CifarError) -> None:
+    """One line on stderr (and in the run's log), then exit status 2."""
+    log.error("%s", exc)
+    print(f"error: {exc}", file=sys.stderr)
+    sys.exit(2)
+
+
+def entry_point(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Callable[[], Any]]:
+    """Decorator: ``run(cfg)`` becomes a ``main()`` that composes ``conf/<config_name>.yaml``."""
+
+    def decorate(run: Callable[[DictConfig], Any]) -> Callable[[], Any]:
+        @functools.wraps(run)
+        def task(cfg: DictConfig) -> Any:
+            quiet_warnings()
+            try:
+                return run(cfg)
+            except CifarError as exc:
+                if in_multirun():
+                    log.error("job failed: %s", exc)
+                    print(f"error: {exc}", file=sys.stderr)
+                    raise
+                fail(exc)
+
+        hydra_main = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=config_name)(task)
+
+        @functools.wraps(run)
+        def main() -> Any:
+            register_resolvers()
+            return hydra_main()
+
+        return main
+
+    return decorate

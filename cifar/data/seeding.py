@@ -1,0 +1,43 @@
+"""The run's random streams, each a function of the run's ``seed`` and the epoch alone.
+
+A resumed run must draw what an uninterrupted one draws, so nothing random may depend on what
+was drawn before: every stream is seeded from (seed, epoch, which stream). The streams are
+listed here, once, so that no two of them share a seed by accident.
+"""
+
+from __future__ import annotations
+
+WORKER_STREAMS = 1000  # albumentations in DataLoader worker w: stream WORKER_STREAMS + w
+
+
+def stream_seed(*parts: int) -> int:
+    """A 32-bit seed from integers (run seed, epoch, stream, ...), the same in every process."""
+    value = 1
+    for part in parts:
+        value = (value * 1_000_003 + int(part) + 7_919) % 2**61
+    return value % 2**32
+
+
+def shuffle_seed(seed: int, epoch: int) -> int:
+    """The training order of ``epoch`` (albumentations pipeline: ``EpochShuffleSampler``)."""
+    return stream_seed(seed, epoch)
+
+
+def augmentation_seed(seed: int, epoch: int, worker: int | None) -> int:
+    """albumentations' draws in ``epoch``, per DataLoader worker (``None``: the main process)."""
+    return stream_seed(seed, epoch, -1 if worker is None else WORKER_STREAMS + worker)
+
+
+def global_seed(seed: int, epoch: int) -> int:
+    """torch, numpy and ``random``'s global state at the start of ``epoch`` (dropout and the like)."""
+    return stream_seed(seed, epoch, 1)
+
+
+def tensor_batches_seed(seed: int, epoch: int) -> int:
+    """The tensor pipeline's order, translations and cutouts in ``epoch``."""
+    return stream_seed(seed, epoch, 2)
+
+
+def flip_start_seed(seed: int) -> int:
+    """Which images the alternating flip mirrors in even epochs (the tensor pipeline's ``alternate``)."""
+    return stream_seed(seed, 3)
