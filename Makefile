@@ -16,13 +16,16 @@ install:
 test:
 	$(PY) -m pytest
 
-## test-slow: run only the slow tests (need the real data, see `make data`)
+## test-slow: run only the slow tests (they train on the real data: an archive in $(SHARED)/data, or data/)
 test-slow:
 	$(PY) -m pytest -m slow
 
-## data: build the official CIFAR-10 layouts in $(DATA)/ from the JPEG copy in $(SHARED)/data
+## data: CIFAR-10 into $(DATA)/ from an archive of image folders, as data.url=file://... would (default: the JPEG copy in $(SHARED)/data)
+DATA_ARCHIVE ?= $(SHARED)/data/cifar10-jpeg.tar.gz
 data:
-	$(PY) $(SHARED)/tools/cifar10_from_jpeg.py $(DATA)
+	$(PY) -c "import sys; from pathlib import Path; from torchvision.datasets.utils import calculate_md5; \
+	from cifar.data.download import fetch; a = Path(sys.argv[1]).resolve(); \
+	fetch(sys.argv[2], 'folder', url=a.as_uri(), md5=calculate_md5(a))" $(DATA_ARCHIVE) $(DATA)
 
 ## train: one default training run (override with ARGS="model=... trainer.max_epochs=...")
 train:

@@ -63,6 +63,18 @@ def start_cli(command: str, *args: str) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True)
 
 
+def tiny_datamodule(data_dir: Path, **settings):
+    """A ``CIFAR10DataModule`` over a tiny copy, set up for every stage: 50 validation images, batches of 16,
+    no workers, no download (``settings`` override these)."""
+    from cifar.data.datamodule import CIFAR10DataModule
+
+    settings = {"val_size": 50, "batch_size": 16, "num_workers": 0, "download": False, **settings}
+    datamodule = CIFAR10DataModule(data_dir=str(data_dir), **settings)
+    datamodule.prepare_data()
+    datamodule.setup()
+    return datamodule
+
+
 class CodeRunningPickle:
     """Unpickling this copies a file to ``marker``: what a crafted data file or checkpoint would do.
     A loader that refuses it leaves ``marker`` missing."""

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import warnings
 from pathlib import Path
 
 from cifar.bench import __doc__ as DOC
 from cifar.bench.common import check_models, model_names, write_report
+from cifar.cli import quiet_warnings
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
 
@@ -74,8 +74,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    # noise from lightning's pytree helper under torch >= 2.10; says nothing about the run
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    quiet_warnings()
     args, extra = parser().parse_known_args(argv)
     # Hydra overrides may also follow the options (speedrun ... --plain-runs 0 model.widths=[32,64,64])
     if extra and args.what == "speedrun" and all("=" in e and not e.startswith("-") for e in extra):

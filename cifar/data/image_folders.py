@@ -3,7 +3,8 @@
 ``<data_dir>/train/<class>/*`` and ``<data_dir>/test/<class>/*``, PNG or JPEG, 32x32, with the ten
 class folders named as the official classes (``airplane`` ... ``truck``): the layout of the public
 image copies of the data set and of ``cifar2png``. A class's label is its index in the official
-order; images are read in class order, then by file name.
+order; images are read by file name within a class, the classes interleaved (the first image of
+each class, then the second, ...).
 
 Every file is validated (an unknown class folder, a stray file, an image that is not 32x32 or not
 readable: one line naming it), and every class folder of a split must hold the same number of
@@ -22,14 +23,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from cifar.data.constants import CLASS_NAMES
+from cifar.data.constants import CLASS_NAMES, IMAGE_SHAPE
 from cifar.errors import DataError
 
 log = logging.getLogger(__name__)
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
 IMAGE_FORMATS = ("PNG", "JPEG")
-SIZE = (32, 32)
+SIZE = IMAGE_SHAPE[2], IMAGE_SHAPE[1]  # (width, height), as Pillow gives it
 
 
 def cache_path(data_dir: str | Path, split: str) -> Path:
@@ -44,7 +45,7 @@ def image_files(split_dir: Path) -> list[tuple[Path, int]]:
             raise DataError(f"{entry}: expected only class folders in {split_dir} ({', '.join(CLASS_NAMES)})")
         if entry.name not in CLASS_NAMES:
             raise DataError(f"{entry}: unknown class folder: expected the CIFAR-10 classes {', '.join(CLASS_NAMES)}")
-    files: list[tuple[Path, int]] = []
+    per_class: list[list[Path]] = []
     counts: dict[Path, int] = {}
     for label, name in enumerate(CLASS_NAMES):
         class_dir = split_dir / name
@@ -55,7 +56,7 @@ def image_files(split_dir: Path) -> list[tuple[Path, int]]:
             if not path.is_file() or path.suffix.lower() not in EXTENSIONS:
                 raise DataError(f"{path}: not a PNG or JPEG image file (expected {', '.join(EXTENSIONS)})")
         counts[class_dir] = len(images)
-        files += [(path, label) for path in images]
+        per_class.append(images)
     expected = max(counts.values())
     if expected == 0:
         raise DataError(f"{split_dir}: its class folders hold no images")
@@ -63,7 +64,9 @@ def image_files(split_dir: Path) -> list[tuple[Path, int]]:
         if count != expected:
             raise DataError(f"{class_dir}: holds {count} images but the other class folders hold {expected} "
                             "(incomplete copy?)")
-    return files
+    # class-interleaved: the first image of every class, then the second, ... (classes mixed, as in the
+    # official batch files, so any prefix holds every class: the whitening fit reads the first images)
+    return [(per_class[label][i], label) for i in range(expected) for label in range(len(CLASS_NAMES))]
 
 
 def fingerprint(files: list[tuple[Path, int]], root: Path) -> str:

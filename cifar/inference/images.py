@@ -9,9 +9,10 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torchvision.transforms.v2 import functional as TF
 
+from cifar.data.constants import IMAGE_SHAPE
 from cifar.errors import DataError
 
-SIZE = 32
+SIZE = IMAGE_SHAPE[1]
 
 
 def load_image(path: str | Path) -> torch.Tensor:

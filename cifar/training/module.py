@@ -14,6 +14,7 @@ from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from cifar import metric_names as M
+from cifar.data.constants import NUM_CLASSES
 from cifar.errors import ConfigError, check_choice, check_range, is_number
 from cifar.training.param_groups import build_optimizer
 from cifar.inference.tta import check_level, tta_logits
@@ -56,7 +57,7 @@ class ImageClassifier(L.LightningModule):
         scheduler_monitor: str | None = None,
         loss: str = "cross_entropy",
         label_smoothing: float = 0.0,
-        num_classes: int = 10,
+        num_classes: int = NUM_CLASSES,
         run_config: dict[str, Any] | None = None,
         channels_last: bool = False,
         loss_reduction: str = "mean",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import shlex
-from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir

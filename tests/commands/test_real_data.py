@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from helpers import ROOT, compose_run
 pytestmark = pytest.mark.slow
 
 SHARED_TOOL = ROOT.parent / "shared" / "tools" / "cifar10_from_jpeg.py"
+JPEG_ARCHIVE = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +42,25 @@ def test_real_data_has_the_official_counts_in_both_layouts(real_data):
         np.testing.assert_array_equal(py.labels, binary.labels)
         mean = py.images.reshape(-1, 3).mean(0) / 255
         np.testing.assert_allclose(mean, [0.4914, 0.4822, 0.4465], atol=0.01)
+
+
+def test_the_image_folder_archive_holds_the_same_pixels_as_the_official_layouts(tmp_path, real_data):
+    if not JPEG_ARCHIVE.is_file():
+        pytest.skip("no archive of CIFAR-10 image folders in ../shared/data")
+    from torchvision.datasets.utils import calculate_md5
+
+    from cifar.data.download import fetch
+
+    fetch(tmp_path, "folder", url=JPEG_ARCHIVE.as_uri(), md5=calculate_md5(JPEG_ARCHIVE))
+    for split in ("train", "test"):
+        folder, official = read_split(tmp_path, "folder", split), read_split(real_data, "python", split)
+        # the same images and labels, whatever the order: each set sorted by (image digest, label)
+        def order(images):
+            digests = np.array([hashlib.sha1(image.tobytes()).hexdigest() for image in images.images])
+            return np.lexsort((images.labels, digests))
+
+        np.testing.assert_array_equal(folder.images[order(folder)], official.images[order(official)])
+        np.testing.assert_array_equal(folder.labels[order(folder)], official.labels[order(official)])
 
 
 def test_one_real_epoch_learns(tmp_path, real_data):

@@ -13,14 +13,7 @@ from cifar.data.constants import MEAN, STD
 from cifar.data.datamodule import CIFAR10DataModule
 from cifar.data.dataset import ImageArrayDataset
 from cifar.errors import ConfigError
-
-
-def make_dm(data_dir, **kwargs) -> CIFAR10DataModule:
-    kwargs = {"val_size": 50, "num_workers": 0, "batch_size": 16, "download": False, **kwargs}
-    dm = CIFAR10DataModule(data_dir=str(data_dir), **kwargs)
-    dm.prepare_data()
-    dm.setup()
-    return dm
+from helpers import tiny_datamodule
 
 
 def image_ids(dataset: ImageArrayDataset) -> set[int]:
@@ -30,27 +23,27 @@ def image_ids(dataset: ImageArrayDataset) -> set[int]:
 
 def test_split_sizes_are_disjoint_and_the_same_every_run(tiny_data):
     torch.manual_seed(1)
-    first = make_dm(tiny_data)
+    first = tiny_datamodule(tiny_data)
     torch.manual_seed(2)  # the run's seed does not move the validation split
-    second = make_dm(tiny_data)
+    second = tiny_datamodule(tiny_data)
     assert (len(first.train_set), len(first.val_set), len(first.test_set)) == (150, 50, 40)
     assert image_ids(first.train_set).isdisjoint(image_ids(first.val_set))
     assert image_ids(first.train_set) | image_ids(first.val_set) == set(range(200))
     assert image_ids(first.val_set) == image_ids(second.val_set)
-    assert image_ids(make_dm(tiny_data, split_seed=1).val_set) != image_ids(first.val_set)
+    assert image_ids(tiny_datamodule(tiny_data, split_seed=1).val_set) != image_ids(first.val_set)
 
 
 def test_format_auto_uses_what_is_present(tiny_data, tmp_path):
-    assert make_dm(tiny_data).resolved_format() == "python"
+    assert tiny_datamodule(tiny_data).resolved_format() == "python"
     only_binary = tmp_path / "bin_only"
     shutil.copytree(tiny_data / "cifar-10-batches-bin", only_binary / "cifar-10-batches-bin")
-    dm = make_dm(only_binary)
+    dm = tiny_datamodule(only_binary)
     assert dm.resolved_format() == "binary"
-    np.testing.assert_array_equal(dm.val_set.images, make_dm(tiny_data, format="python").val_set.images)
+    np.testing.assert_array_equal(dm.val_set.images, tiny_datamodule(tiny_data, format="python").val_set.images)
 
 
 def test_batches_are_normalized_on_the_device(tiny_data):
-    dm = make_dm(tiny_data, augment="none")
+    dm = tiny_datamodule(tiny_data, augment="none")
     images, labels = next(iter(dm.train_dataloader()))
     assert images.dtype == torch.uint8 and images.shape == (16, 3, 32, 32)
     normalized, same_labels = dm.on_after_batch_transfer((images, labels), 0)
@@ -61,7 +54,7 @@ def test_batches_are_normalized_on_the_device(tiny_data):
 
 
 def test_eval_loaders_are_not_shuffled_or_augmented(tiny_data):
-    dm = make_dm(tiny_data, augment="flip_affine_cutout")
+    dm = tiny_datamodule(tiny_data, augment="flip_affine_cutout")
     first = torch.cat([x for x, _ in dm.val_dataloader()])
     second = torch.cat([x for x, _ in dm.val_dataloader()])
     assert torch.equal(first, second)
@@ -70,7 +63,7 @@ def test_eval_loaders_are_not_shuffled_or_augmented(tiny_data):
 
 @pytest.mark.parametrize("name", sorted(RECIPES))
 def test_every_augmentation_recipe_keeps_shape_and_dtype(tiny_data, name):
-    dm = make_dm(tiny_data, augment=name)
+    dm = tiny_datamodule(tiny_data, augment=name)
     images, _ = next(iter(dm.train_dataloader()))
     assert images.dtype == torch.uint8 and images.shape == (16, 3, 32, 32)
 
@@ -114,7 +107,7 @@ def test_unknown_options_name_the_option_and_the_choices(tiny_data):
     with pytest.raises(ConfigError, match=r"data\.batch_size=0 is out of range: expected an integer >= 1"):
         CIFAR10DataModule(data_dir=str(tiny_data), batch_size=0)
     with pytest.raises(ConfigError, match=r"data\.val_size=200 must be smaller than the 200 training images"):
-        make_dm(tiny_data, val_size=200)
+        tiny_datamodule(tiny_data, val_size=200)
 
 
 def test_each_worker_draws_its_own_augmentations_and_a_seed_repeats_them():
@@ -134,7 +127,7 @@ def test_each_worker_draws_its_own_augmentations_and_a_seed_repeats_them():
 
 
 def test_training_order_depends_on_seed_and_epoch_only(tiny_data):
-    dm = make_dm(tiny_data, seed=3, augment="none")
+    dm = tiny_datamodule(tiny_data, seed=3, augment="none")
 
     def order(epoch):
         loader = dm.train_dataloader()

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pickle
-import shutil
 
 import numpy as np
 import pytest
 
 from cifar.data.formats import read_binary_batch, read_python_batch, read_split
 from cifar.errors import DataError
-from helpers import TRAIN_NAMES, write_binary_batch, write_binary_layout, write_python_batch, write_python_layout
+from helpers import CodeRunningPickle, TRAIN_NAMES, write_binary_batch, write_binary_layout, write_python_batch, write_python_layout
 
 
 @pytest.mark.parametrize("fmt", ["python", "binary"])
@@ -93,13 +92,8 @@ def test_wrong_shape_dtype_and_label_count_are_refused(tmp_path, tiny_arrays):
 
 def test_pickle_that_would_run_code_is_refused_without_running_it(tmp_path):
     marker = tmp_path / "pwned"
-
-    class Exploit:
-        def __reduce__(self):
-            return (shutil.copy, (__file__, str(marker)))
-
     path = tmp_path / "data_batch_1"
-    path.write_bytes(pickle.dumps({b"data": Exploit(), b"labels": []}, protocol=2))
+    path.write_bytes(pickle.dumps({b"data": CodeRunningPickle(marker), b"labels": []}, protocol=2))
     with pytest.raises(DataError, match=r"data_batch_1.*refusing to load global shutil\.copy"):
         read_python_batch(path)
     assert not marker.exists()

@@ -10,17 +10,11 @@ from cifar.data.datamodule import CIFAR10DataModule
 from cifar.data.tensor_pipeline import BatchAugment, TensorBatches
 from cifar.errors import ConfigError
 from cifar.train import train
-from helpers import TINY_RUN, compose_run
-
-
-def make_dm(data_dir, **kwargs) -> CIFAR10DataModule:
-    dm = CIFAR10DataModule(data_dir=str(data_dir), val_size=50, batch_size=16, num_workers=0, download=False, **kwargs)
-    dm.setup()
-    return dm
+from helpers import TINY_RUN, compose_run, tiny_datamodule
 
 
 def test_same_splits_and_normalization_as_the_albumentations_pipeline(tiny_data):
-    tensor, classic = make_dm(tiny_data, pipeline="tensor"), make_dm(tiny_data, pipeline="albumentations")
+    tensor, classic = tiny_datamodule(tiny_data, pipeline="tensor"), tiny_datamodule(tiny_data, pipeline="albumentations")
     for a, b in zip(tensor.val_dataloader(), classic.val_dataloader()):
         images, labels = classic.on_after_batch_transfer(b, 0)
         same_images, same_labels = tensor.on_after_batch_transfer(a, 0)
@@ -92,10 +86,10 @@ def test_trains_end_to_end_with_the_tensor_pipeline(tmp_path, tiny_data):
 
 def test_each_split_is_converted_once_per_datamodule(tiny_data):
     # Lightning asks for the training loader twice per fit, and the speedrun bench fits many times
-    dm = make_dm(tiny_data, pipeline="tensor")
+    dm = tiny_datamodule(tiny_data, pipeline="tensor")
     first, second = dm.train_dataloader(), dm.train_dataloader()
     assert first.images is second.images and first.labels is second.labels
     assert dm.test_dataloader().images is dm.test_dataloader().images
     assert dm.test_dataloader().images is not first.images
-    assert make_dm(tiny_data, pipeline="tensor").train_dataloader().images is not first.images
+    assert tiny_datamodule(tiny_data, pipeline="tensor").train_dataloader().images is not first.images
     torch.testing.assert_close(first.images, TensorBatches(dm.train_set.images, np.zeros(len(dm.train_set)), 16).images)

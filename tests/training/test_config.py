@@ -35,7 +35,7 @@ def options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
 
 
-def test_groups_the_issue_asks_for_exist():
+def test_every_config_group_a_user_swaps_exists():
     assert {"adam", "adamw", "muon", "sgd"} <= set(options("optimizer"))
     assert {"none", "onecycle", "plateau", "cosine"} <= set(options("scheduler"))
     assert {"cpu", "gpu", "mps", "auto"} <= set(options("accelerator"))
