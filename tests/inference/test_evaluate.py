@@ -10,6 +10,7 @@ import pytest
 
 from cifar import metric_names as M
 from cifar.data.constants import CLASS_NAMES
+from cifar.evaluate import evaluate as run_evaluate
 from cifar.train import train
 from helpers import TINY_RUN, compose_run, run_cli
 
@@ -20,22 +21,32 @@ TEST_FIGURES = (M.TEST_ACC, M.TEST_LOSS, M.TEST_ACC_NO_TTA)
 
 
 def evaluate(tmp_path: Path, *args: str) -> dict:
+    """``python -m cifar.evaluate args...`` in this process (the command line itself: the last test)."""
     out = tmp_path / "evaluation"
-    result = run_cli("evaluate", *args, f"hydra.run.dir={out}")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "| airplane |" in result.stdout  # the per-class table
-    return json.loads((out / "evaluation.json").read_text())
+    report = run_evaluate(compose_run(out, *args, config="evaluate"))
+    assert report == json.loads((out / "evaluation.json").read_text())
+    return report
 
 
 def checkpoint_of(metrics: dict) -> str:
     return metrics["best_checkpoint"] or str(Path(metrics["output_dir"]) / "checkpoints" / "last.ckpt")
 
 
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, tiny_data) -> dict[str, dict]:
+    """Two finished runs, by their metrics.json: the default recipe with flip TTA, and a speedrun (6 views)."""
+    found = {}
+    for name, overrides in (("default", [*TINY_RUN, "trainer.max_epochs=1", "logger=none", "tta=flip"]),
+                            ("speedrun", TINY_SPEEDRUN)):
+        out = tmp_path_factory.mktemp(name)
+        train(compose_run(out, *overrides, data_dir=tiny_data))
+        found[name] = json.loads((out / "metrics.json").read_text())
+    return found
+
+
 @pytest.mark.parametrize("run", ["default", "speedrun"])
-def test_evaluate_gives_exactly_the_training_runs_test_figures(tmp_path, tiny_data, run):
-    overrides = [*TINY_RUN, "trainer.max_epochs=1", "logger=none", "tta=flip"] if run == "default" else TINY_SPEEDRUN
-    train(compose_run(tmp_path / "run", *overrides, data_dir=tiny_data))
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+def test_evaluate_gives_exactly_the_training_runs_test_figures(tmp_path, runs, run):
+    metrics = runs[run]
     report = evaluate(tmp_path, f"ckpt_path={checkpoint_of(metrics)}")
     assert report["tta"] == ("flip" if run == "default" else "flip_translate")
     assert report["precision"] == metrics["config"]["precision"]
@@ -44,27 +55,26 @@ def test_evaluate_gives_exactly_the_training_runs_test_figures(tmp_path, tiny_da
     assert report["images"] == 40
 
 
-def test_evaluate_takes_the_tta_levels_and_writes_the_runs_file_names(tmp_path, tiny_data):
-    metrics = train(compose_run(tmp_path / "run", *TINY_RUN, "trainer.max_epochs=1", "logger=none",
-                                data_dir=tiny_data))
-    assert metrics[M.TEST_ACC_NO_TTA] is None  # trained with tta=none
+def test_evaluate_takes_the_tta_levels_and_writes_the_runs_file_names(tmp_path, runs, tiny_data):
+    metrics = runs["default"]
     ckpt = checkpoint_of(metrics)
-    plain = evaluate(tmp_path / "none", f"ckpt_path={ckpt}", f"data.data_dir={tiny_data}")
-    assert plain[M.TEST_ACC] == metrics[M.TEST_ACC] and M.TEST_ACC_NO_TTA not in plain
-    flipped = evaluate(tmp_path / "flip", f"ckpt_path={ckpt}", "tta=flip_translate")
-    assert flipped["tta"] == "flip_translate"
-    assert flipped[M.TEST_ACC_NO_TTA] == metrics[M.TEST_ACC]  # the un-augmented view is the plain test
-    out = tmp_path / "flip" / "evaluation"
+    plain = evaluate(tmp_path / "none", f"ckpt_path={ckpt}", "tta=none", f"data.data_dir={tiny_data}")
+    assert plain[M.TEST_ACC] == metrics[M.TEST_ACC_NO_TTA] and M.TEST_ACC_NO_TTA not in plain  # the plain view
+    six = evaluate(tmp_path / "six", f"ckpt_path={ckpt}", "tta=flip_translate")
+    assert six["tta"] == "flip_translate" and six[M.TEST_ACC_NO_TTA] == metrics[M.TEST_ACC_NO_TTA]
+    out = tmp_path / "six" / "evaluation"
     with open(out / "per_class_accuracy_test.csv", newline="") as fh:
         rows = list(csv.reader(fh))
     assert [r[0] for r in rows[1:]] == list(CLASS_NAMES)
-    assert sum(int(r[1]) for r in rows[1:]) == round(flipped[M.TEST_ACC] * 40)
+    assert sum(int(r[1]) for r in rows[1:]) == round(six[M.TEST_ACC] * 40)
     assert (out / "confusion_test.csv").is_file() and (out / "confusion_test.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_evaluate_refuses_an_unknown_tta_level(tmp_path, tiny_data):
-    metrics = train(compose_run(tmp_path / "run", *TINY_RUN, "trainer.max_epochs=1", "logger=none",
-                                data_dir=tiny_data))
-    result = run_cli("evaluate", f"ckpt_path={checkpoint_of(metrics)}", "tta=true", f"hydra.run.dir={tmp_path / 'e'}")
+def test_the_evaluate_command_prints_the_figures_and_refuses_an_unknown_tta_level(tmp_path, runs):
+    ckpt = checkpoint_of(runs["default"])
+    result = run_cli("evaluate", f"ckpt_path={ckpt}", f"hydra.run.dir={tmp_path / 'ok'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"accuracy {runs['default'][M.TEST_ACC]:.2%}" in result.stdout and "| airplane |" in result.stdout
+    result = run_cli("evaluate", f"ckpt_path={ckpt}", "tta=true", f"hydra.run.dir={tmp_path / 'bad'}")
     assert result.returncode == 2
     assert "error: tta=True is unknown: expected one of none, flip, flip_translate" in result.stderr

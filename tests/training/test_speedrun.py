@@ -291,12 +291,11 @@ def test_no_validation_split_refuses_what_needs_one(tmp_path, tiny_data):
 
 
 def test_a_validation_split_in_a_recipe_that_never_validates_is_refused_before_training(tmp_path, tiny_data):
-    result = run_cli("train", "experiment=speedrun94", "data.val_size=40", f"paths.data_dir={tiny_data}",
-                     f"hydra.run.dir={tmp_path / 'run'}")
-    assert result.returncode == 2
-    assert ("error: data.val_size=40 asks for a validation split, but trainer.limit_val_batches=0 never validates "
-            "on it") in result.stderr
-    assert "Traceback" not in result.stderr
+    cfg = compose_run(tmp_path, "experiment=speedrun94", "data.val_size=40", data_dir=tiny_data)
+    with pytest.raises(ConfigError, match=r"^data\.val_size=40 asks for a validation split, but "
+                                          r"trainer\.limit_val_batches=0 never validates on it: set data\.val_size=0"):
+        train(cfg)
+    assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "failed"
 
 
 def test_bench_speedrun_reports_accuracy_time_and_ratio(tmp_path, tiny_data):
