@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
@@ -25,6 +26,7 @@ from cifar.cli import entry_point, in_multirun
 from cifar.errors import CifarError
 from cifar.reporting.files import write_json
 from cifar.reporting.sweep_summary import summarize
+from cifar.training.devices import describe_machine
 from cifar.training.factory import apply_global_speed_settings, build, build_module, build_trainer
 from cifar.training.precision import resolve_precision
 from cifar.training.preflight import check_run
@@ -88,6 +90,8 @@ def fit_figures(cfg: DictConfig, trainer: L.Trainer, started: float) -> dict[str
             (c.reached_epoch for c in trainer.callbacks if isinstance(c, TargetAccuracyCallback)), None
         ),
         "fit_seconds": round(time.time() - started, 2),
+        "machine": describe_machine(trainer.strategy.root_device),  # where the run trained (cifar.report groups by it)
+        "torch": torch.__version__,
         "best_checkpoint": (checkpoint.best_model_path if checkpoint is not None else "") or None,
         "output_dir": cfg.paths.output_dir,
     }
