@@ -57,8 +57,9 @@ def in_multirun() -> bool:
 
 
 def fail(exc: CifarError) -> None:
-    """One line on stderr (and in the run's log), then exit status 2."""
-    log.error("%s", exc)
+    """One line on stderr (and in the run's log, where there is one), then exit status 2."""
+    if logging.getLogger().handlers:  # (under Hydra: the run's train.log)
+        log.error("%s", exc)
     print(f"error: {exc}", file=sys.stderr)
     sys.exit(2)
 

@@ -1,24 +1,24 @@
-"""A summary of every job of a Hydra multirun: ``summary.csv`` and ``summary.md`` in the sweep folder.
+"""A summary of every job of a Hydra multirun, in the sweep folder: ``summary.md`` (one row per job,
+best first, then one row per recipe over its seeds), ``summary.csv`` (the jobs) and
+``summary_by_recipe.csv`` (the recipes).
 
 ``cifar.train`` refreshes it after every job (so it survives a sweep that stops early), and the
-Hydra callback registered in ``conf/hydra/default.yaml`` writes and prints it once the sweep
-has ended. Reads each job folder's
-``.hydra/overrides.yaml`` and ``metrics.json`` (``cifar.train`` writes one even for a failed
-job); jobs are sorted by ``optimized_metric``, best first, failed ones last.
+Hydra callback registered in ``conf/hydra/default.yaml`` writes and prints it once the sweep has
+ended. Jobs are read as ``cifar.report`` reads runs (``cifar/reporting/results.py``): a job whose
+``metrics.json`` says ``failed`` is named with its error, one without it is still running or died.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from cifar import metric_names as M
+from cifar.reporting import results
 from cifar.reporting.files import atomic_write_text, exclusive_lock, write_csv
 
 log = logging.getLogger(__name__)
@@ -27,50 +27,42 @@ COLUMNS = ("job", "status", "overrides", "optimized", M.VAL_ACC_BEST, M.TEST_ACC
 LOWER_IS_BETTER = (M.VAL_LOSS, M.TEST_LOSS)
 
 
-def read_job(job_dir: Path) -> dict[str, Any]:
-    overrides = OmegaConf.load(job_dir / ".hydra" / "overrides.yaml")
-    row: dict[str, Any] = {"job": job_dir.name, "overrides": " ".join(str(o) for o in overrides)}
-    metrics_file = job_dir / "metrics.json"
-    if not metrics_file.is_file():
-        return {**row, "status": "missing", "error": "no metrics.json yet: still running, killed, or crashed"}
-    metrics = json.loads(metrics_file.read_text())
-    status = metrics.get("status", "ok")
-    name = metrics.get("optimized_metric", M.VAL_ACC_BEST)
-    value = metrics.get(name)
-    if status == "ok" and (value is None or not math.isfinite(value)):
-        status, metrics["error"] = "failed", f"{name} is {value}"
+def job_row(run: results.RunResult) -> dict[str, Any]:
+    name = run.metrics.get("optimized_metric") or M.VAL_ACC_BEST
+    value = run.metrics.get(name)
+    status, error = run.status, run.error
+    if status == "ok" and not results.finite(value):
+        status, error = "failed", f"{name} is {value}"
     return {
-        **row,
-        "status": status,
-        "optimized": value if status == "ok" else None,
-        "metric_name": name,
-        M.VAL_ACC_BEST: metrics.get(M.VAL_ACC_BEST),
-        M.TEST_ACC: metrics.get(M.TEST_ACC),
-        "epochs": metrics.get("epochs"),
-        "wall_seconds": metrics.get("wall_seconds"),
-        "error": metrics.get("error", ""),
+        "job": run.folder.name, "status": status, "overrides": " ".join(run.overrides),
+        "optimized": value if status == "ok" else None, "metric_name": name,
+        **{key: run.metrics.get(key) for key in (M.VAL_ACC_BEST, M.TEST_ACC, "epochs", "wall_seconds")},
+        "error": error,
     }
 
 
 def summarize(sweep_dir: str | Path) -> list[dict[str, Any]]:
-    """Write summary.csv/md from the job folders now there (jobs in parallel take turns)."""
+    """Write the summary files from the job folders now there (jobs in parallel take turns)."""
     sweep_dir = Path(sweep_dir)
     with exclusive_lock(sweep_dir / ".summary.lock"):
         return _summarize(sweep_dir)
 
 
 def _summarize(sweep_dir: Path) -> list[dict[str, Any]]:
-    jobs = sorted(
-        (d for d in sweep_dir.iterdir() if (d / ".hydra" / "overrides.yaml").is_file()),
-        key=lambda d: (len(d.name), d.name),
-    )
-    rows = [read_job(d) for d in jobs]
+    jobs = sorted((d for d in sweep_dir.iterdir() if (d / ".hydra" / "overrides.yaml").is_file()),
+                  key=lambda d: (len(d.name), d.name))
+    runs = [results.read_run(d) for d in jobs]
+    rows = [job_row(r) for r in runs]
     ok = [r for r in rows if r["status"] == "ok"]
     lower_better = bool(ok) and ok[0]["metric_name"] in LOWER_IS_BETTER
     ok.sort(key=lambda r: r["optimized"], reverse=not lower_better)
     ordered = ok + [r for r in rows if r["status"] != "ok"]
+    groups = results.group_runs(runs)
     write_csv(sweep_dir / "summary.csv", COLUMNS, (["" if r.get(c) is None else r[c] for c in COLUMNS] for r in ordered))
-    atomic_write_text(sweep_dir / "summary.md", markdown(ordered) + "\n")
+    write_csv(sweep_dir / "summary_by_recipe.csv", results.CSV_COLUMNS, results.csv_rows(groups))
+    atomic_write_text(sweep_dir / "summary.md",
+                      markdown(ordered) + "\n\nBy recipe (runs that differ only in their seed):\n\n"
+                      + results.markdown(groups) + "\n")
     return ordered
 
 
@@ -102,4 +94,4 @@ class SweepSummaryCallback(Callback):
         rows = summarize(sweep_dir)
         failed = sum(r["status"] != "ok" for r in rows)
         print(f"\nsweep summary ({len(rows)} runs, {failed} failed): {sweep_dir / 'summary.md'}")
-        print(markdown(rows))
+        print((sweep_dir / "summary.md").read_text())

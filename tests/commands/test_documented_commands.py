@@ -3,7 +3,7 @@
 Each line (in a code block, or an inline code span that starts with it) is composed the way its
 command would compose it, without running anything: Hydra's config for train / evaluate / predict /
 export (a sweep takes the first value of each swept option), the argument parser for the
-benchmarks. A renamed key or option then fails here, not in a user's terminal. Placeholders the
+benchmarks and the report. A renamed key or option then fails here, not in a user's terminal. Placeholders the
 user fills in (``<md5>``, ``<run>``) are filled with a dummy word first.
 """
 
@@ -19,6 +19,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from cifar.bench.__main__ import parser as bench_parser
 from cifar.bench.speedrun import parse_overrides
 from cifar.cli import register_resolvers
+from cifar.report import parser as report_parser
 from helpers import CONF, ROOT
 
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -61,7 +62,7 @@ def compose_command(command: str, overrides: list[str]) -> None:
 
 def test_the_docs_show_every_command():
     shown = {line.split()[2] for _, line in COMMANDS}
-    assert {"cifar.train", "cifar.evaluate", "cifar.predict", "cifar.export", "cifar.bench"} <= shown
+    assert {"cifar.train", "cifar.evaluate", "cifar.predict", "cifar.export", "cifar.bench", "cifar.report"} <= shown
     assert len(COMMANDS) >= 40
 
 
@@ -71,6 +72,10 @@ def test_documented_command_composes(where, line):
     command, args = words[2].removeprefix("cifar."), words[3:]
     if command in HYDRA_COMMANDS:
         compose_command(command, [a for a in args if a not in FLAGS])
+        return
+    if command == "report":
+        if args:  # (a bare name in prose is a mention; the paths are the user's)
+            report_parser().parse_args(args)
         return
     assert command == "bench", f"{where}: unknown command {words[2]}"
     if "--help" in args:

@@ -78,3 +78,15 @@ def test_the_evaluate_command_prints_the_figures_and_refuses_an_unknown_tta_leve
     result = run_cli("evaluate", f"ckpt_path={ckpt}", "tta=true", f"hydra.run.dir={tmp_path / 'bad'}")
     assert result.returncode == 2
     assert "error: tta=True is unknown: expected one of none, flip, flip_translate" in result.stderr
+
+
+def test_a_checkpoint_from_before_the_module_node_evaluates_the_same(tmp_path, runs):
+    import torch
+
+    metrics = runs["default"]
+    checkpoint = torch.load(checkpoint_of(metrics), map_location="cpu", weights_only=True)
+    del checkpoint["hyper_parameters"]["module"]  # what first-round checkpoints carry
+    old = tmp_path / "old.ckpt"
+    torch.save(checkpoint, old)
+    report = evaluate(tmp_path, f"ckpt_path={old}")
+    assert report["tta"] == "flip" and report[M.TEST_ACC] == metrics[M.TEST_ACC]

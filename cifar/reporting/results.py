@@ -1,0 +1,249 @@
+"""Results of finished runs, read back from their folders and grouped by recipe.
+
+One home for the tables of ``python -m cifar.report`` and of a sweep's summary. A run folder is
+what ``cifar.train`` writes (``.hydra/`` and, once it has ended, ``metrics.json``). Runs whose
+resolved configs differ only in ``seed`` and in where they read and write (data and output folders)
+are one recipe; a group shows the mean ± std over its finished runs and names the others: failed
+(``status: failed`` with the error) or incomplete (no ``metrics.json`` yet: running, killed, crashed).
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import json
+import math
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from cifar import metric_names as M
+from cifar.errors import CifarError
+
+METRICS_FILE = "metrics.json"
+# keys that say where a run reads and writes, which seed it drew, or what it shows while it runs:
+# not part of its recipe (at any depth of the config)
+NOT_RECIPE = {"seed", "paths", "output_dir", "dirpath", "save_dir", "default_root_dir", "data_dir", "ckpt_path",
+              "enable_progress_bar", "enable_model_summary", "progress_bar"}
+FIGURES = (M.TEST_ACC, M.VAL_ACC_BEST, M.TEST_LOSS)
+
+
+class ReportError(CifarError):
+    """A path given to the report is not a run, nor a folder holding runs."""
+
+
+@dataclass
+class RunResult:
+    folder: Path
+    status: str  # ok | failed | incomplete
+    overrides: list[str]
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+    @property
+    def config(self) -> dict[str, Any] | None:
+        return self.metrics.get("config")
+
+    @property
+    def label(self) -> str:
+        """The command-line overrides without the seed: how the user asked for this recipe."""
+        kept = [o for o in self.overrides if o.lstrip("+~").split("=")[0].split(".")[-1] not in NOT_RECIPE]
+        return " ".join(kept) or "(defaults)"
+
+    @property
+    def seconds_per_epoch(self) -> float | None:
+        """The median epoch time of ``curves.csv`` (training and validation), else fit time over epochs."""
+        curves = self.folder / "curves.csv"
+        if curves.is_file():
+            with open(curves, newline="") as fh:
+                seconds = [float(row["seconds"]) for row in csv.DictReader(fh) if row.get("seconds")]
+            if seconds:
+                return statistics.median(seconds)
+        epochs, fit = self.metrics.get("epochs"), self.metrics.get("fit_seconds")
+        return fit / epochs if epochs and fit else None
+
+
+def is_run(folder: Path) -> bool:
+    return (folder / METRICS_FILE).is_file() or (folder / ".hydra" / "config.yaml").is_file()
+
+
+def find_runs(paths: Iterable[str | Path]) -> list[Path]:
+    """Run folders: each path (glob patterns expanded) is a run, or a folder searched for runs below it."""
+    found: list[Path] = []
+    for given in paths:
+        matches = sorted(glob.glob(str(given))) or [str(given)]
+        for match in map(Path, matches):
+            if not match.exists():
+                raise ReportError(f"{match}: no such file or folder")
+            if is_run(match):
+                found.append(match)
+                continue
+            below = sorted({p.parent.parent for p in match.rglob(".hydra/config.yaml")} |
+                           {p.parent for p in match.rglob(METRICS_FILE)}, key=_natural)
+            below = [p for p in below if not any(q != p and q in p.parents for q in below)]  # not inside another run
+            if not below:
+                raise ReportError(f"{match}: not a run folder (no {METRICS_FILE} or .hydra/) and holds no runs")
+            found += below
+    return list(dict.fromkeys(found))
+
+
+def _natural(path: Path) -> tuple:
+    return tuple((len(part), part) for part in path.parts)  # job 10 after job 9
+
+
+def read_run(folder: Path) -> RunResult:
+    overrides_file = folder / ".hydra" / "overrides.yaml"
+    overrides = [str(o) for o in OmegaConf.load(overrides_file)] if overrides_file.is_file() else []
+    metrics_file = folder / METRICS_FILE
+    if not metrics_file.is_file():
+        return RunResult(folder, "incomplete", overrides, error=f"no {METRICS_FILE}: still running, killed or crashed")
+    try:
+        metrics = json.loads(metrics_file.read_text())
+    except (OSError, ValueError) as exc:
+        return RunResult(folder, "failed", overrides, error=f"{metrics_file}: unreadable ({exc})")
+    status = metrics.get("status", "ok")
+    error = metrics.get("error", "")
+    if status == "ok" and not finite(metrics.get(M.TEST_ACC)) and not finite(metrics.get(M.VAL_ACC_BEST)):
+        status, error = "failed", "no test or validation accuracy"
+    return RunResult(folder, status, overrides, metrics, error)
+
+
+def recipe(config: dict[str, Any] | None) -> str:
+    """A run's recipe: its resolved config without seeds and paths, as one comparable string."""
+
+    def strip(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: strip(v) for k, v in node.items() if k not in NOT_RECIPE}
+        if isinstance(node, list):
+            return [strip(v) for v in node]
+        return node
+
+    return json.dumps(strip(config or {}), sort_keys=True, default=str)
+
+
+@dataclass
+class Group:
+    label: str
+    key: Any
+    runs: list[RunResult] = field(default_factory=list)
+
+    @property
+    def finished(self) -> list[RunResult]:
+        return [r for r in self.runs if r.status == "ok"]
+
+    @property
+    def unfinished(self) -> list[RunResult]:
+        return [r for r in self.runs if r.status != "ok"]
+
+    def values(self, name: str) -> list[float]:
+        return [float(r.metrics[name]) for r in self.finished if finite(r.metrics.get(name))]
+
+    def summary(self) -> dict[str, Any]:
+        row: dict[str, Any] = {"recipe": self.label, "n": len(self.finished), "failed": len(self.unfinished)}
+        configs = [r.config for r in self.runs if r.config]
+        row["precision"] = ", ".join(sorted({str(c.get("precision")) for c in configs})) or None
+        row["machine"] = "; ".join(sorted({r.metrics["machine"] for r in self.runs if r.metrics.get("machine")})) or None
+        for name in FIGURES:
+            values = self.values(name)
+            row[f"{name} mean"] = statistics.mean(values) if values else None
+            row[f"{name} std"] = statistics.stdev(values) if len(values) > 1 else None
+            row[f"{name} values"] = values
+        row["epochs"] = [r.metrics.get("epochs") for r in self.finished]
+        per_epoch = [s for s in (r.seconds_per_epoch for r in self.finished) if s is not None]
+        row["seconds per epoch"] = statistics.mean(per_epoch) if per_epoch else None
+        row["target reached (epoch)"] = [r.metrics.get("target_reached_epoch") for r in self.finished
+                                         if r.metrics.get("target_acc") is not None]
+        row["seeds"] = [(r.config or {}).get("seed") for r in self.finished]
+        row["runs"] = [str(r.folder) for r in self.runs]
+        return row
+
+
+def group_runs(runs: Sequence[RunResult], by: Sequence[str] | None = None) -> list[Group]:
+    """Runs grouped by recipe (or by the config keys ``by``), in the order they were given. A run without
+    a config (incomplete) joins the group of the same command-line overrides, or forms its own."""
+    groups: dict[Any, Group] = {}
+    for run in runs:
+        if run.config is not None:
+            if by:
+                key = tuple(_select(run.config, k) for k in by)
+                label = " ".join(f"{k}={v}" for k, v in zip(by, key))
+            else:
+                key, label = recipe(run.config), run.label
+        else:
+            key = next((g.key for g in groups.values() if g.label == run.label), ("unknown", run.label))
+            label = run.label
+        groups.setdefault(key, Group(label, key)).runs.append(run)
+    return list(groups.values())
+
+
+def _select(config: dict[str, Any], dotted: str) -> Any:
+    node: Any = config
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return json.dumps(node, sort_keys=True) if isinstance(node, (dict, list)) else node
+
+
+def finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# -- tables -------------------------------------------------------------------------------------
+
+
+def _pct(mean: float | None, std: float | None) -> str:
+    if mean is None:
+        return "-"
+    return f"{100 * mean:.2f}%" + (f" ± {100 * std:.2f}" if std is not None else "")
+
+
+def _list(values: Sequence[Any], fmt: str = "{}") -> str:
+    return ", ".join("never" if v is None else fmt.format(v) for v in values)
+
+
+def markdown(groups: Sequence[Group]) -> str:
+    """One row per group (best test accuracy first), then every run that did not finish, named."""
+    rows = sorted((g.summary() for g in groups), key=lambda r: -(r[f"{M.TEST_ACC} mean"] or -1.0))
+    lines = [
+        "| recipe | precision | machine | n | test acc, mean ± std | test acc per run | best val acc | test loss "
+        "| epochs | s / epoch | failed |",
+        "|---|---|---|---:|---:|---|---:|---:|---|---:|---:|",
+    ]
+    for r in rows:
+        epochs = sorted(set(r["epochs"]))
+        reached = f" (val target at {_list(r['target reached (epoch)'])})" if r["target reached (epoch)"] else ""
+        lines.append(" | ".join([
+            f"| `{r['recipe']}`", r["precision"] or "-", r["machine"] or "-", str(r["n"]),
+            _pct(r[f"{M.TEST_ACC} mean"], r[f"{M.TEST_ACC} std"]),
+            _list(r[f"{M.TEST_ACC} values"], "{:.2%}"),
+            _pct(r[f"{M.VAL_ACC_BEST} mean"], r[f"{M.VAL_ACC_BEST} std"]),
+            "-" if r[f"{M.TEST_LOSS} mean"] is None else f"{r[f'{M.TEST_LOSS} mean']:.4f}",
+            (_list(epochs) or "-") + reached,
+            "-" if r["seconds per epoch"] is None else f"{r['seconds per epoch']:.1f}",
+            f"{r['failed']} |",
+        ]))
+    unfinished = [run for g in groups for run in g.unfinished]
+    if unfinished:
+        lines += ["", "Not averaged in:", ""]
+        lines += [f"- `{run.folder}` ({run.status}): {run.error.splitlines()[0] if run.error else '?'}"
+                  for run in unfinished]
+    return "\n".join(lines)
+
+
+CSV_COLUMNS = ("recipe", "precision", "machine", "n", "failed", f"{M.TEST_ACC} mean", f"{M.TEST_ACC} std",
+               f"{M.TEST_ACC} values", f"{M.VAL_ACC_BEST} mean", f"{M.VAL_ACC_BEST} std", f"{M.TEST_LOSS} mean",
+               f"{M.TEST_LOSS} std", "epochs", "seconds per epoch", "target reached (epoch)", "seeds", "runs")
+
+
+def csv_rows(groups: Sequence[Group]) -> list[list[Any]]:
+    def cell(value: Any) -> Any:
+        if isinstance(value, list):
+            return ";".join("" if v is None else str(v) for v in value)
+        return "" if value is None else value
+
+    return [[cell(g.summary()[c]) for c in CSV_COLUMNS] for g in groups]

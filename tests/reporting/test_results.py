@@ -1,0 +1,75 @@
+"""Results over seeds: the sweep summary's table by recipe and ``python -m cifar.report``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import statistics
+from pathlib import Path
+
+import pytest
+
+from cifar import metric_names as M
+from cifar.report import report
+from cifar.reporting.results import ReportError
+from helpers import TINY_RUN, run_cli
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory, tiny_data) -> Path:
+    """Two recipes (two learning rates) x two seeds, run as one multirun."""
+    sweep = tmp_path_factory.mktemp("seeds") / "sweep"
+    result = run_cli("train", "-m", *TINY_RUN, "trainer.max_epochs=1", "logger=none", f"paths.data_dir={tiny_data}",
+                     "optimizer.lr=0.001,0.003", "seed=1,2", f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return sweep
+
+
+def metrics_of(sweep: Path) -> list[dict]:
+    return [json.loads((job / "metrics.json").read_text()) for job in sorted(sweep.iterdir()) if job.name.isdigit()]
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_the_sweep_summary_has_one_row_per_recipe_with_the_mean_and_std_over_seeds(sweep):
+    rows = read_rows(sweep / "summary_by_recipe.csv")
+    assert len(rows) == 2 and [r["n"] for r in rows] == ["2", "2"]
+    for row in rows:
+        lr = float(row["recipe"].split("optimizer.lr=")[1].split()[0])
+        runs = [m for m in metrics_of(sweep) if m["config"]["optimizer"]["lr"] == lr]
+        accs = [m[M.TEST_ACC] for m in runs]
+        assert float(row[f"{M.TEST_ACC} mean"]) == pytest.approx(statistics.mean(accs))
+        assert float(row[f"{M.TEST_ACC} std"]) == pytest.approx(statistics.stdev(accs))
+        assert float(row[f"{M.VAL_ACC_BEST} mean"]) == pytest.approx(statistics.mean(m[M.VAL_ACC_BEST] for m in runs))
+        assert sorted(row["seeds"].split(";")) == ["1", "2"] and row["machine"].startswith("cpu: ")
+    assert "By recipe (runs that differ only in their seed):" in (sweep / "summary.md").read_text()
+
+
+def test_report_groups_runs_from_many_folders_and_names_the_unfinished(tmp_path, sweep):
+    crashed = shutil.copytree(sweep / "0", tmp_path / "crashed")
+    (crashed / "metrics.json").unlink()  # killed mid-run: .hydra/ but no metrics.json
+    failed = shutil.copytree(sweep / "2", tmp_path / "failed")  # (jobs 0 and 2 are the two recipes)
+    metrics = json.loads((failed / "metrics.json").read_text())
+    (failed / "metrics.json").write_text(json.dumps({**metrics, "status": "failed", "error": "DivergedError: nan"}))
+
+    table = report([str(sweep), str(tmp_path / "c*"), str(failed)], csv_file=str(tmp_path / "table.csv"))
+    rows = read_rows(tmp_path / "table.csv")
+    assert [(r["n"], r["failed"]) for r in rows] == [("2", "1"), ("2", "1")]  # the copies join their recipes
+    assert f"`{crashed}` (incomplete): no metrics.json" in table
+    assert f"`{failed}` (failed): DivergedError: nan" in table
+    lines = [line for line in table.splitlines() if line.startswith("| `")]
+    assert len(lines) == 2 and all("± " in line for line in lines)
+
+
+def test_report_groups_by_chosen_keys_and_refuses_a_folder_without_runs(tmp_path, sweep):
+    rows = report([str(sweep)], by="seed").splitlines()
+    assert sum(line.startswith("| `seed=") for line in rows) == 2  # two seeds, each over both learning rates
+    (tmp_path / "notes").mkdir()
+    with pytest.raises(ReportError, match=r"notes: not a run folder \(no metrics\.json or \.hydra/\) and holds no runs"):
+        report([str(sweep), str(tmp_path / "notes")])
+    result = run_cli("report", str(tmp_path / "notes"))
+    assert result.returncode == 2 and result.stderr.strip().startswith("error: ") and len(result.stderr.splitlines()) == 1
