@@ -28,8 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 TRAIN_NAMES = [f"data_batch_{i}" for i in range(1, 6)]
 
-# small and quick: the tiny data sets of conftest.py, 2 epochs, no worker processes
+# small and quick: the tiny data sets of conftest.py, 2 epochs, no worker processes, fp32 on every CPU
 TINY_RUN = [
+    "precision=32-true",
     "data.val_size=40",
     "data.batch_size=32",
     "data.num_workers=0",

@@ -25,6 +25,7 @@ from cifar.callbacks import (
 )
 from cifar.data.datamodule import CIFAR10DataModule
 from cifar.training.factory import build, build_group, build_module, build_trainer
+from cifar.training.devices import cpu_bf16_flags
 from cifar.training.precision import resolve_precision
 from cifar.training.module import ImageClassifier
 
@@ -99,7 +100,7 @@ def test_trainer_options(tmp_path, name):
 
 
 def test_accelerator_options_set_device_and_precision(tmp_path):
-    expected = {"cpu": ("cpu", "32-true"), "gpu": ("gpu", "16-mixed"), "mps": ("mps", "32-true"), "auto": ("auto", None)}
+    expected = {"cpu": ("cpu", "auto"), "gpu": ("gpu", "16-mixed"), "mps": ("mps", "32-true"), "auto": ("auto", "auto")}
     for name in options("accelerator"):
         cfg = compose_run(tmp_path, f"accelerator={name}")
         assert (cfg.trainer.accelerator, cfg.precision) == expected[name], name
@@ -108,7 +109,10 @@ def test_accelerator_options_set_device_and_precision(tmp_path):
     trainer = build_trainer(cfg)
     assert trainer.precision == "bf16-mixed"
     cfg = compose_run(tmp_path, "accelerator=auto")
-    assert resolve_precision(cfg) == ("16-mixed" if torch.cuda.is_available() else "32-true")
+    on_cpu = "bf16-mixed" if cpu_bf16_flags() else "32-true"  # the CPU default: bf16 where the CPU has it
+    assert resolve_precision(cfg) == ("16-mixed" if torch.cuda.is_available() else on_cpu)
+    cfg = compose_run(tmp_path, "accelerator=cpu")
+    assert resolve_precision(cfg) == on_cpu
     assert isinstance(build_trainer(cfg), L.Trainer)
 
 
