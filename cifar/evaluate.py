@@ -10,12 +10,14 @@ split, under the run's precision. For the same checkpoint, data and ``tta`` it g
 
 from __future__ import annotations
 
+import inspect
 import logging
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from cifar import metric_names as M
 from cifar.callbacks import ConfusionMatrixCallback
@@ -26,10 +28,10 @@ from cifar.inference.checkpoints import TrainedModel, load_trained_model
 from cifar.inference.tta import check_level
 from cifar.reporting.files import write_json
 from cifar.reporting.tables import per_class_table
-from cifar.training.devices import cpu_bf16_flags, resolve_device, trainer_device
-from cifar.training.factory import build
+from cifar.training.devices import resolve_device, trainer_device
+from cifar.data.datamodule import CIFAR10DataModule
 from cifar.training.module import ImageClassifier
-from cifar.training.precision import precision_plugins
+from cifar.training.precision import cpu_precision, precision_plugins
 
 log = logging.getLogger(__name__)
 
@@ -37,35 +39,46 @@ BUILT_HERE = ("_target_", "_convert_", "net", "optimizer", "scheduler")  # not r
 FP16 = ("16-mixed", "16-true", "16-true-bn32")
 
 
-def module_config(run_config: DictConfig) -> DictConfig:
-    """The run's ``module`` node: as the checkpoint saved it, or (checkpoints from before the node
-    existed) ``conf/train.yaml``'s node resolved against the run's config."""
-    if "module" not in run_config:
-        template = OmegaConf.load(CONF_DIR / "train.yaml").module
-        run_config = OmegaConf.merge(run_config, {"module": template})
-    return run_config.module
+def module_settings(run_config: DictConfig) -> dict[str, Any]:
+    """The run's ``module`` settings (the ones evaluate does not build itself): as the checkpoint saved
+    them, or, for checkpoints from before the node existed, ``conf/train.yaml``'s node resolved against
+    the run's config, each key the run's config cannot give left at ``ImageClassifier``'s default."""
+    if "module" in run_config:
+        node = OmegaConf.to_container(run_config.module, resolve=True)
+        return {k: v for k, v in node.items() if k not in BUILT_HERE}
+    template = OmegaConf.merge(run_config, {"module": OmegaConf.load(CONF_DIR / "train.yaml").module}).module
+    settings = {}
+    for key in template:
+        if key in BUILT_HERE:
+            continue
+        try:
+            settings[key] = OmegaConf.to_container(OmegaConf.create({"v": template[key]}), resolve=True)["v"]
+        except OmegaConfBaseException:  # an older run's config lacks the key it points to
+            continue
+    return settings
 
 
 def classifier_for_test(trained: TrainedModel, tta: str) -> ImageClassifier:
     """The run's module around the checkpoint's network, with ``tta``; no optimizer (nothing trains),
     and no class named by the checkpoint is built but the network's (``load_trained_model`` checks it)."""
-    node = module_config(trained.config)
-    settings = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k not in BUILT_HERE}
-    settings["tta"] = tta
-    return ImageClassifier(net=trained.net, optimizer=None, **settings)
+    return ImageClassifier(net=trained.net, optimizer=None, **{**module_settings(trained.config), "tta": tta})
 
 
-def data_config(run_config: DictConfig, given: DictConfig) -> DictConfig:
-    """The run's data config, with every non-null value of evaluate's ``data`` (its ``_target_`` too:
-    the class is ours, never the checkpoint's)."""
-    chosen = {k: v for k, v in OmegaConf.to_container(given, resolve=True).items() if v is not None}
-    return OmegaConf.merge(run_config.data, chosen)
+def datamodule_for_test(run_config: DictConfig, given: DictConfig) -> CIFAR10DataModule:
+    """The run's datamodule settings, with every non-null value of evaluate's ``data`` on top. Built here
+    from plain values only: nothing the checkpoint's data config names is instantiated."""
+    accepted = inspect.signature(CIFAR10DataModule).parameters
+    settings = {k: v for k, v in OmegaConf.to_container(run_config.get("data") or {}, resolve=True).items()
+                if k in accepted and not isinstance(v, (dict, list))}
+    settings.update({k: v for k, v in OmegaConf.to_container(given, resolve=True).items()
+                     if v is not None and k in accepted})
+    return CIFAR10DataModule(**settings)
 
 
 def test_precision(wanted: str | None, run_precision: str, device) -> str:
     precision = wanted or run_precision
     if device.type == "cpu" and precision in FP16 and not wanted:
-        fallback = "bf16-mixed" if cpu_bf16_flags() else "32-true"
+        fallback = cpu_precision()
         log.warning("the run trained with precision=%s, which CPUs do not run: testing with %s (figures may differ "
                     "slightly from the run's)", precision, fallback)
         precision = fallback
@@ -83,7 +96,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     precision = test_precision(cfg.precision, str(run.get("precision") or "32-true"), device)
 
     module = classifier_for_test(trained, tta)
-    datamodule = build(data_config(run, cfg.data), "data")
+    datamodule = datamodule_for_test(run, cfg.data)
     confusion = ConfusionMatrixCallback(out)
     plugins = precision_plugins(precision)
     trainer = L.Trainer(**trainer_device(device), precision=None if plugins else precision, plugins=plugins or None,

@@ -7,6 +7,7 @@ sweepers. A job that fails still writes ``metrics.json`` (``status: failed`` and
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -25,6 +26,7 @@ from cifar.callbacks import TargetAccuracyCallback
 from cifar.cli import entry_point, in_multirun
 from cifar.errors import CifarError
 from cifar.reporting.files import write_json
+from cifar.reporting.results import METRICS_FILE
 from cifar.reporting.sweep_summary import summarize
 from cifar.training.devices import describe_machine
 from cifar.training.factory import apply_global_speed_settings, build, build_module, build_trainer
@@ -33,7 +35,7 @@ from cifar.training.preflight import check_run
 
 log = logging.getLogger(__name__)
 
-METRICS_FILE = "metrics.json"
+FAILED_FILE = "metrics_failed.json"  # a failed resume of a finished run: its metrics.json stays
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -59,7 +61,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         metrics.update(fit_figures(cfg, trainer, started))
         metrics.update(final_figures(cfg, trainer, module, datamodule, "best" if metrics["best_checkpoint"] else None))
     except BaseException as exc:
-        write_metrics(cfg, {**metrics, "error": describe(exc)})
+        record_failure(cfg, metrics, exc)
         raise
     metrics.update(status="ok", wall_seconds=round(time.time() - started, 2))
     write_metrics(cfg, metrics)
@@ -110,10 +112,24 @@ def final_figures(cfg: DictConfig, trainer: L.Trainer, module, datamodule, ckpt:
                                                          M.TEST_ACC_NO_TTA)}
 
 
-def write_metrics(cfg: DictConfig, metrics: dict[str, Any]) -> None:
+def record_failure(cfg: DictConfig, metrics: dict[str, Any], exc: BaseException) -> None:
+    """``metrics.json`` with ``status: failed``, the error and the figures reached; never in place of a
+    finished run's results (a resume that fails writes ``metrics_failed.json`` beside them)."""
+    interrupted = isinstance(exc, (KeyboardInterrupt, SystemExit))  # (Lightning turns Ctrl-C into SystemExit)
+    record = {**metrics, "status": "interrupted" if interrupted else "failed",
+              "error": "interrupted" if interrupted else describe(exc)}
+    existing = Path(cfg.paths.output_dir) / METRICS_FILE
+    try:
+        finished = existing.is_file() and json.loads(existing.read_text()).get("status") == "ok"
+        write_metrics(cfg, record, FAILED_FILE if finished else METRICS_FILE)
+    except Exception as write_error:  # noqa: BLE001 - the job's own error is the one to raise
+        log.warning("could not record the failure in %s: %s", existing, write_error)
+
+
+def write_metrics(cfg: DictConfig, metrics: dict[str, Any], name: str = METRICS_FILE) -> None:
     """``metrics.json`` with the run config, written once (by rank 0 under DDP), atomically."""
     if rank_zero_only.rank == 0:
-        write_json(Path(cfg.paths.output_dir) / METRICS_FILE, {**metrics, "config": config_of(cfg)})
+        write_json(Path(cfg.paths.output_dir) / name, {**metrics, "config": config_of(cfg)})
 
 
 def config_of(cfg: DictConfig) -> dict[str, Any]:

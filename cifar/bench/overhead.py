@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from cifar.bench.common import CONF, header, load_model, synchronize, train_step
+from cifar.training.devices import resolve_device
 
 
 def overhead(model: str, steps: int, batch_size: int, rounds: int, threads: int | None,
@@ -27,7 +28,7 @@ def overhead(model: str, steps: int, batch_size: int, rounds: int, threads: int 
 
     if threads:
         torch.set_num_threads(threads)
-    device = "cuda" if accelerator == "gpu" else "cpu"
+    device = str(resolve_device(accelerator))
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (steps * batch_size, 32, 32, 3), dtype=np.uint8)
     labels = rng.integers(0, 10, steps * batch_size)

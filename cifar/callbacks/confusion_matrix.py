@@ -13,8 +13,6 @@ from cifar.errors import check_bool
 from cifar.reporting.figures import confusion_figure, save_and_log_figure
 from cifar.reporting.tables import write_confusion_csv, write_per_class_csv
 
-STAGES = ("val", "test")
-
 
 class ConfusionMatrixCallback(L.Callback):
     """Accumulates torchmetrics' ``MulticlassConfusionMatrix`` over the predictions that

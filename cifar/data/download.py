@@ -62,6 +62,8 @@ def fetch(data_dir: str | Path, fmt: Format | str, url: str | None = None, md5: 
             raise DataError(f"{layout_problem(data_dir, f)}; complete or remove it, or point data.data_dir at a "
                             "complete copy")
     official = OFFICIAL_ARCHIVES.get(candidates[0])
+    if url and not md5:
+        raise DataError(f"data.url={url} needs data.md5, the archive's MD5, to check the download against")
     if official is None and not (url and md5):
         raise DataError(
             f"data.format={candidates[0]} has no official archive: set data.url and data.md5 to a .tar.gz of train/<class>/ "
@@ -124,7 +126,7 @@ def extract_atomically(archive: Path, data_dir: Path, formats: tuple[Format, ...
             extract_archive(str(archive), str(tmp))
         except Exception as exc:  # tarfile/zipfile raise many kinds of errors
             raise DataError(f"{archive}: cannot extract archive: {exc}") from None
-        inner = [p for p in tmp.iterdir() if p.is_dir()]
+        inner = [p for p in tmp.iterdir() if p.is_dir() and not p.name.startswith((".", "__MACOSX"))]
         roots = [tmp] + (inner if len(inner) == 1 else [])
         found = next(((r, f) for f in formats for r in roots if is_present(r, f)), None)
         if found is None:
@@ -132,6 +134,11 @@ def extract_atomically(archive: Path, data_dir: Path, formats: tuple[Format, ...
             raise DataError(f"{archive}: archive does not contain a complete {fmt} layout "
                             f"({', '.join(name + '/' for name in layout_entries(fmt))}) at its top level or in its one folder")
         root, fmt = found
+        if fmt == "folder":  # every image folder checked before anything is moved into place
+            from cifar.data.image_folders import image_files
+
+            for split in layout_entries(fmt):
+                image_files(root / split)
         for name in reversed(layout_entries(fmt)):  # (the folder layout: test/ first, train/ completes it)
             os.rename(root / name, data_dir / name)
     finally:

@@ -2,7 +2,9 @@
 
 A resumed run must draw what an uninterrupted one draws, so nothing random may depend on what
 was drawn before: every stream is seeded from (seed, epoch, which stream). The streams are
-listed here, once, so that no two of them share a seed by accident.
+listed here, once, so that no two streams used together share a seed. (``flip_start_seed(s)``
+equals ``shuffle_seed(s, 3)``: one belongs to the tensor pipeline, the other to the
+albumentations pipeline, never both in one run; they keep these values so results repeat.)
 """
 
 from __future__ import annotations

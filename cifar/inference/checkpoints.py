@@ -9,6 +9,8 @@ never runs; and the model config it carries may only name classes from ``cifar.m
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,7 +67,7 @@ def load_trained_model(path: str | Path) -> TrainedModel:
         raise CheckpointError(f"{path}: no model config inside: not written by cifar.train")
     config = OmegaConf.create(hparams)
     for target in _targets(hparams["model"]):
-        if not target.startswith(MODEL_PACKAGE):
+        if not is_network(target):
             raise CheckpointError(
                 f"{path}: refused: its model config names {target!r}; only networks from "
                 f"{MODEL_PACKAGE}* are rebuilt from checkpoints"
@@ -82,6 +84,20 @@ def load_trained_model(path: str | Path) -> TrainedModel:
     except RuntimeError as exc:
         raise CheckpointError(f"{path}: weights do not fit {config.model._target_}: {str(exc).splitlines()[0]}") from None
     return TrainedModel(net=net.eval(), config=config, path=path, epoch=checkpoint.get("epoch"))
+
+
+def is_network(target: str) -> bool:
+    """``target`` names, by its own module and name, a network class or builder defined in ``cifar.models``
+    (not something reached through a module's attributes, such as ``cifar.models.speednet.torch.save``)."""
+    module_name, _, name = target.rpartition(".")
+    if not module_name.startswith(MODEL_PACKAGE) or not name.isidentifier():
+        return False
+    try:
+        obj = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError):
+        return False
+    defined_here = getattr(obj, "__module__", None) == module_name and getattr(obj, "__qualname__", None) == name
+    return defined_here and (isinstance(obj, type) and issubclass(obj, nn.Module) or inspect.isfunction(obj))
 
 
 def _targets(node: Any) -> list[str]:

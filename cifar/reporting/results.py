@@ -22,7 +22,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from cifar import metric_names as M
-from cifar.errors import CifarError
+from cifar.errors import CifarError, is_number
 
 METRICS_FILE = "metrics.json"
 # keys that say where a run reads and writes, which seed it drew, or what it shows while it runs:
@@ -68,7 +68,12 @@ class RunResult:
 
 
 def is_run(folder: Path) -> bool:
-    return (folder / METRICS_FILE).is_file() or (folder / ".hydra" / "config.yaml").is_file()
+    """A training run's folder: its ``metrics.json``, or Hydra's record of a ``cifar.train`` config (not
+    the folders of evaluate or predict, whose configs have no model or trainer)."""
+    if (folder / METRICS_FILE).is_file():
+        return True
+    config = folder / ".hydra" / "config.yaml"
+    return config.is_file() and {"model", "trainer"} <= set(OmegaConf.load(config).keys())
 
 
 def find_runs(paths: Iterable[str | Path]) -> list[Path]:
@@ -82,8 +87,8 @@ def find_runs(paths: Iterable[str | Path]) -> list[Path]:
             if is_run(match):
                 found.append(match)
                 continue
-            below = sorted({p.parent.parent for p in match.rglob(".hydra/config.yaml")} |
-                           {p.parent for p in match.rglob(METRICS_FILE)}, key=_natural)
+            below = sorted({p for p in {q.parent.parent for q in match.rglob(".hydra/config.yaml")} |
+                            {q.parent for q in match.rglob(METRICS_FILE)} if is_run(p)}, key=natural_order)
             below = [p for p in below if not any(q != p and q in p.parents for q in below)]  # not inside another run
             if not below:
                 raise ReportError(f"{match}: not a run folder (no {METRICS_FILE} or .hydra/) and holds no runs")
@@ -91,7 +96,7 @@ def find_runs(paths: Iterable[str | Path]) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
-def _natural(path: Path) -> tuple:
+def natural_order(path: Path) -> tuple:
     return tuple((len(part), part) for part in path.parts)  # job 10 after job 9
 
 
@@ -166,17 +171,18 @@ def group_runs(runs: Sequence[RunResult], by: Sequence[str] | None = None) -> li
     """Runs grouped by recipe (or by the config keys ``by``), in the order they were given. A run without
     a config (incomplete) joins the group of the same command-line overrides, or forms its own."""
     groups: dict[Any, Group] = {}
-    for run in runs:
+    for run in runs:  # first the runs with a config, then the others by their overrides
         if run.config is not None:
             if by:
                 key = tuple(_select(run.config, k) for k in by)
                 label = " ".join(f"{k}={v}" for k, v in zip(by, key))
             else:
                 key, label = recipe(run.config), run.label
-        else:
+            groups.setdefault(key, Group(label, key)).runs.append(run)
+    for run in runs:
+        if run.config is None:
             key = next((g.key for g in groups.values() if g.label == run.label), ("unknown", run.label))
-            label = run.label
-        groups.setdefault(key, Group(label, key)).runs.append(run)
+            groups.setdefault(key, Group(run.label, key)).runs.append(run)
     return list(groups.values())
 
 
@@ -190,7 +196,7 @@ def _select(config: dict[str, Any], dotted: str) -> Any:
 
 
 def finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return is_number(value) and math.isfinite(value)
 
 
 # -- tables -------------------------------------------------------------------------------------
@@ -246,4 +252,5 @@ def csv_rows(groups: Sequence[Group]) -> list[list[Any]]:
             return ";".join("" if v is None else str(v) for v in value)
         return "" if value is None else value
 
-    return [[cell(g.summary()[c]) for c in CSV_COLUMNS] for g in groups]
+    summaries = [g.summary() for g in groups]
+    return [[cell(summary[c]) for c in CSV_COLUMNS] for summary in summaries]

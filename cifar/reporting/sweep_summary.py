@@ -50,7 +50,7 @@ def summarize(sweep_dir: str | Path) -> list[dict[str, Any]]:
 
 def _summarize(sweep_dir: Path) -> list[dict[str, Any]]:
     jobs = sorted((d for d in sweep_dir.iterdir() if (d / ".hydra" / "overrides.yaml").is_file()),
-                  key=lambda d: (len(d.name), d.name))
+                  key=results.natural_order)
     runs = [results.read_run(d) for d in jobs]
     rows = [job_row(r) for r in runs]
     ok = [r for r in rows if r["status"] == "ok"]

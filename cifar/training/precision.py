@@ -55,6 +55,11 @@ def precision_plugins(precision: str) -> list[Any]:
     return [HalfWeightsPrecision(precision)] if precision in HALF_WEIGHTS else []
 
 
+def cpu_precision() -> str:
+    """What ``precision: auto`` trains with on this CPU: bf16-mixed where it has bf16 instructions, else 32-true."""
+    return "bf16-mixed" if cpu_bf16_flags() else "32-true"
+
+
 def resolve_precision(cfg: DictConfig) -> str:
     """Sets ``cfg.precision`` where the config leaves the choice open, and returns it: ``null`` means
     16-mixed on a CUDA GPU and 32-true elsewhere; ``auto`` the same, except bf16-mixed on a CPU with
@@ -65,8 +70,8 @@ def resolve_precision(cfg: DictConfig) -> str:
         device = resolve_device(accelerator) if accelerator in ("auto", "cpu", "gpu", "cuda") else None
         if device is not None and device.type == "cuda":
             chosen = "16-mixed"
-        elif wanted == "auto" and device is not None and device.type == "cpu" and cpu_bf16_flags():
-            chosen = "bf16-mixed"
+        elif wanted == "auto" and device is not None and device.type == "cpu":
+            chosen = cpu_precision()
         else:
             chosen = "32-true"
         with open_dict(cfg):

@@ -141,3 +141,15 @@ def test_a_failure_after_training_still_writes_metrics_with_the_fit_figures(tmp_
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["status"] == "failed" and metrics["error"] == "RuntimeError: the test split is gone"
     assert metrics["epochs"] == 1 and metrics["best_checkpoint"] and metrics["val/acc_best"] is not None
+
+
+
+def test_a_failed_resume_keeps_the_finished_runs_metrics(tmp_path, tiny_data):
+    finished = train(compose_run(tmp_path, *TINY_RUN, "trainer.max_epochs=1", "logger=none", data_dir=tiny_data))
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    with pytest.raises(ConfigError):
+        train(compose_run(tmp_path, *TINY_RUN, "logger=none", "optimizer.lr=-1", f"ckpt_path={last}", data_dir=tiny_data))
+    kept = json.loads((tmp_path / METRICS_FILE).read_text())
+    assert kept["status"] == "ok" and kept[M.TEST_ACC] == finished[M.TEST_ACC]
+    failed = json.loads((tmp_path / "metrics_failed.json").read_text())
+    assert failed["status"] == "failed" and failed["error"].startswith("optimizer.lr=-1 is out of range")

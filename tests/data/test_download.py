@@ -80,6 +80,11 @@ def test_unreachable_url_says_what_to_do(tmp_path):
         fetch(tmp_path / "data", "binary", url=(tmp_path / "nowhere.tar.gz").as_uri(), md5="0" * 32)
 
 
+def test_a_url_without_its_md5_is_refused_before_downloading(tmp_path):
+    with pytest.raises(DataError, match=r"data\.url=file://.* needs data\.md5"):
+        fetch(tmp_path / "data", "auto", url=(tmp_path / "mirror.tar.gz").as_uri())
+
+
 def test_datamodule_downloads_when_data_is_missing(tmp_path, python_archive):
     archive, md5 = python_archive
     dm = CIFAR10DataModule(data_dir=str(tmp_path / "data"), url=archive.as_uri(), md5=md5, val_size=10, num_workers=0)

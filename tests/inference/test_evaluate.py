@@ -90,3 +90,15 @@ def test_a_checkpoint_from_before_the_module_node_evaluates_the_same(tmp_path, r
     torch.save(checkpoint, old)
     report = evaluate(tmp_path, f"ckpt_path={old}")
     assert report["tta"] == "flip" and report[M.TEST_ACC] == metrics[M.TEST_ACC]
+
+
+def test_evaluate_builds_nothing_the_checkpoints_data_config_names(tmp_path, runs, capsys):
+    import torch
+
+    metrics = runs["default"]
+    checkpoint = torch.load(checkpoint_of(metrics), map_location="cpu", weights_only=True)
+    checkpoint["hyper_parameters"]["data"]["augment"] = {"_target_": "builtins.print", "_args_": ["pwned"]}
+    crafted = tmp_path / "crafted.ckpt"
+    torch.save(checkpoint, crafted)
+    report = evaluate(tmp_path, f"ckpt_path={crafted}")
+    assert "pwned" not in capsys.readouterr().out and report[M.TEST_ACC] == metrics[M.TEST_ACC]

@@ -139,4 +139,10 @@ def test_checkpoint_naming_foreign_code_as_its_model_is_refused(tmp_path, traine
     torch.save(checkpoint, evil)
     with pytest.raises(CheckpointError, match=r"evil\.ckpt: refused: its model config names 'builtins\.print'"):
         load_trained_model(evil)
-    assert "pwned" not in capsys.readouterr().out
+    # a function reached through a model module's attributes is not a network of cifar.models either
+    checkpoint["hyper_parameters"]["model"] = {"_target_": "cifar.models.speednet.torch.save",
+                                               "_args_": [{}, str(tmp_path / "written")]}
+    torch.save(checkpoint, evil)
+    with pytest.raises(CheckpointError, match=r"refused: its model config names 'cifar\.models\.speednet\.torch\.save'"):
+        load_trained_model(evil)
+    assert "pwned" not in capsys.readouterr().out and not (tmp_path / "written").exists()

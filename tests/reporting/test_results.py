@@ -68,6 +68,11 @@ def test_report_groups_runs_from_many_folders_and_names_the_unfinished(tmp_path,
 def test_report_groups_by_chosen_keys_and_refuses_a_folder_without_runs(tmp_path, sweep):
     rows = report([str(sweep)], by="seed").splitlines()
     assert sum(line.startswith("| `seed=") for line in rows) == 2  # two seeds, each over both learning rates
+    evaluation = tmp_path / "evaluate" / ".hydra"  # an evaluate folder: a Hydra config, but not a training run
+    evaluation.mkdir(parents=True)
+    (evaluation / "config.yaml").write_text("ckpt_path: x.ckpt\ntta: none\n")
+    with pytest.raises(ReportError, match=r"evaluate: not a run folder"):
+        report([str(tmp_path / "evaluate")])
     (tmp_path / "notes").mkdir()
     with pytest.raises(ReportError, match=r"notes: not a run folder \(no metrics\.json or \.hydra/\) and holds no runs"):
         report([str(sweep), str(tmp_path / "notes")])
