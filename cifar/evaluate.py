@@ -23,13 +23,13 @@ from cifar import metric_names as M
 from cifar.callbacks import ConfusionMatrixCallback
 from cifar.cli import CONF_DIR, entry_point
 from cifar.data.constants import CLASS_NAMES
+from cifar.data.datamodule import CIFAR10DataModule
 from cifar.errors import ConfigError
 from cifar.inference.checkpoints import TrainedModel, load_trained_model
 from cifar.inference.tta import check_level
 from cifar.reporting.files import write_json
 from cifar.reporting.tables import per_class_table
 from cifar.training.devices import resolve_device, trainer_device
-from cifar.data.datamodule import CIFAR10DataModule
 from cifar.training.module import ImageClassifier
 from cifar.training.precision import cpu_precision, precision_plugins
 
@@ -43,13 +43,14 @@ def module_settings(run_config: DictConfig) -> dict[str, Any]:
     """The run's ``module`` settings (the ones evaluate does not build itself): as the checkpoint saved
     them, or, for checkpoints from before the node existed, ``conf/train.yaml``'s node resolved against
     the run's config, each key the run's config cannot give left at ``ImageClassifier``'s default."""
+    accepted = inspect.signature(ImageClassifier).parameters
     if "module" in run_config:
         node = OmegaConf.to_container(run_config.module, resolve=True)
-        return {k: v for k, v in node.items() if k not in BUILT_HERE}
+        return {k: v for k, v in node.items() if k not in BUILT_HERE and k in accepted}
     template = OmegaConf.merge(run_config, {"module": OmegaConf.load(CONF_DIR / "train.yaml").module}).module
     settings = {}
     for key in template:
-        if key in BUILT_HERE:
+        if key in BUILT_HERE or key not in accepted:
             continue
         try:
             settings[key] = OmegaConf.to_container(OmegaConf.create({"v": template[key]}), resolve=True)["v"]
