@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from cifar.errors import CifarError
+from cifar.reporting.results import NOT_RECIPE
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,9 @@ CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 # noise under torch >= 2.10 from Lightning's pytree helper; says nothing about the run
 QUIET_WARNINGS = (r".*isinstance\(treespec, LeafSpec\).*",)
+# overrides a run name leaves out: where the run reads and writes, what it shows while it runs
+NOT_IN_NAME = NOT_RECIPE - {"seed"}
+NAME_LENGTH = 160  # characters (a folder name may have 255)
 
 
 def run_dir_for(ckpt_path: str | None, default: str) -> str:
@@ -41,10 +46,44 @@ def run_dir_for(ckpt_path: str | None, default: str) -> str:
     return default
 
 
+def run_name(choices: Mapping[str, Any], overrides: Iterable[str]) -> str:
+    """What ran, for folder names and titles: the experiment (else the model), then the command-line
+    overrides other than where the run reads and writes, e.g. ``speedrun85,tta=flip`` or
+    ``deepcnn,seed=1``; characters a folder name should not hold become ``_``, and the middle of a name
+    longer than ``NAME_LENGTH`` becomes ``~``."""
+    head = str(choices.get("experiment") or choices.get("model") or "run")
+    shown = []
+    for override in overrides:
+        key, _, value = str(override).lstrip("+").partition("=")
+        if key.startswith("hydra") or key.lstrip("~").split(".")[-1] in NOT_IN_NAME:
+            continue
+        if key == "experiment" or (key == "model" and value == head):
+            continue
+        shown.append(f"{key}={value}" if value else key)
+    name = re.sub(r"[^\w.,=+~-]", "_", ",".join([head, *shown]))
+    if len(name) <= NAME_LENGTH:
+        return name
+    half = (NAME_LENGTH - 1) // 2  # the middle elided: the first and the last overrides stay readable
+    return name[:half] + "~" + name[-half:]
+
+
+def _run_name_resolver(*, _root_: DictConfig) -> str:
+    """``${cifar_run_name:}``: the run's name from Hydra's record of how it was composed (in Hydra's own
+    config while it names folders, from ``HydraConfig`` in the job); composed without Hydra's record (the
+    compose API), the model's class name."""
+    hydra_cfg = _root_.get("hydra") if "hydra" in _root_ else (HydraConfig.get() if HydraConfig.initialized() else None)
+    if hydra_cfg is None:
+        target = OmegaConf.select(_root_, "model._target_", default="run")
+        return run_name({"model": str(target).rsplit(".", 1)[-1]}, [])
+    return run_name(hydra_cfg.runtime.choices, hydra_cfg.overrides.task)
+
+
 def register_resolvers() -> None:
     """The resolvers ``conf/`` uses: ``cifar_run_dir`` (conf/hydra/default.yaml), so that resuming
-    from ``<run>/checkpoints/last.ckpt`` continues in ``<run>``. Called before anything composes."""
+    from ``<run>/checkpoints/last.ckpt`` continues in ``<run>``, and ``cifar_run_name`` (folder names and
+    figure titles). Called before anything composes."""
     OmegaConf.register_new_resolver("cifar_run_dir", run_dir_for, replace=True)
+    OmegaConf.register_new_resolver("cifar_run_name", _run_name_resolver, replace=True)
 
 
 def quiet_warnings() -> None:

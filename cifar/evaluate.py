@@ -62,7 +62,9 @@ def module_settings(run_config: DictConfig) -> dict[str, Any]:
 def classifier_for_test(trained: TrainedModel, tta: str) -> ImageClassifier:
     """The run's module around the checkpoint's network, with ``tta``; no optimizer (nothing trains),
     and no class named by the checkpoint is built but the network's (``load_trained_model`` checks it)."""
-    return ImageClassifier(net=trained.net, optimizer=None, **{**module_settings(trained.config), "tta": tta})
+    module = ImageClassifier(net=trained.net, optimizer=None, **{**module_settings(trained.config), "tta": tta})
+    module.weights_epoch = trained.epoch  # (the figures' titles name it)
+    return module
 
 
 def datamodule_for_test(run_config: DictConfig, given: DictConfig) -> CIFAR10DataModule:

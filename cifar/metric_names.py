@@ -9,3 +9,4 @@ VAL_ACC_BEST = "val/acc_best"
 TEST_LOSS = "test/loss"
 TEST_ACC = "test/acc"
 TEST_ACC_NO_TTA = "test/acc_no_tta"
+WALL_SECONDS = "time/wall_seconds"  # the whole job, logged once at its end

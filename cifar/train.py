@@ -17,7 +17,6 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
-from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
@@ -26,8 +25,10 @@ from cifar.callbacks import TargetAccuracyCallback
 from cifar.cli import entry_point, in_multirun
 from cifar.errors import CifarError
 from cifar.reporting.files import write_json
+from cifar.reporting.hparams import METRIC_COLUMNS, SHOWN_FIRST, curated_hparams
 from cifar.reporting.results import METRICS_FILE
 from cifar.reporting.sweep_summary import summarize
+from cifar.reporting.tensorboard import RunLogger, logging_step
 from cifar.training.devices import describe_machine
 from cifar.training.factory import apply_global_speed_settings, build, build_module, build_trainer
 from cifar.training.precision import resolve_precision
@@ -45,6 +46,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     the figures the fit reached when something fails."""
     started = time.time()
     metrics: dict[str, Any] = {"status": "failed", "optimized_metric": cfg.get("optimized_metric")}
+    trainer = None
     try:
         check_run(cfg)
         resolve_precision(cfg)
@@ -54,6 +56,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         datamodule = build(cfg.data, "data")
         module = build_module(cfg)
         trainer = build_trainer(cfg)
+        start_sessions(cfg, trainer)
 
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
         if trainer.interrupted:
@@ -62,20 +65,37 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         metrics.update(final_figures(cfg, trainer, module, datamodule, "best" if metrics["best_checkpoint"] else None))
     except BaseException as exc:
         record_failure(cfg, metrics, exc)
+        try:
+            end_sessions(trainer, "failed", started)
+        except Exception as log_error:  # noqa: BLE001 - the job's own error is the one to raise
+            log.warning("could not mark the TensorBoard session failed: %s", log_error)
         raise
     metrics.update(status="ok", wall_seconds=round(time.time() - started, 2))
     write_metrics(cfg, metrics)
-    if trainer.is_global_zero:
-        for logger in trainer.loggers:
-            if isinstance(logger, TensorBoardLogger):
-                # one hparams session, with the run's figure of merit as hp_metric
-                logger.log_hyperparams(module.hparams, metrics={"hp_metric": metrics[cfg.optimized_metric] or 0.0})
-                logger.finalize("success")
+    end_sessions(trainer, "success", started)
     log.info(
         "best val/acc %s, test/acc %s, %d epochs in %.0f s; run in %s",
         metrics[M.VAL_ACC_BEST], metrics[M.TEST_ACC], metrics["epochs"], metrics["fit_seconds"], cfg.paths.output_dir,
     )
     return metrics
+
+
+def start_sessions(cfg: DictConfig, trainer: L.Trainer) -> None:
+    """The run's row of TensorBoard's HParams table: its curated settings and the metric columns."""
+    hparams = curated_hparams(config_of(cfg), HydraConfig.get().runtime.choices if HydraConfig.initialized() else {})
+    for logger in trainer.loggers:
+        if isinstance(logger, RunLogger):
+            logger.start_session(hparams, METRIC_COLUMNS, SHOWN_FIRST)
+
+
+def end_sessions(trainer: L.Trainer | None, status: str, started: float) -> None:
+    """The job's wall time (a metric column) and its end status, in TensorBoard."""
+    if trainer is None:
+        return
+    for logger in trainer.loggers:
+        if isinstance(logger, RunLogger):
+            logger.log_metrics({M.WALL_SECONDS: round(time.time() - started, 2)}, step=logging_step(trainer))
+            logger.end_session(status)
 
 
 def fit_figures(cfg: DictConfig, trainer: L.Trainer, started: float) -> dict[str, Any]:

@@ -52,10 +52,17 @@ def compose_run(output_dir: Path, *overrides: str, data_dir: Path | None = None,
         return compose(config, overrides=[f"paths.output_dir={output_dir}", *data, *overrides])
 
 
-def run_cli(command: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    """``python -m cifar.<command> args...`` from the project root (``command`` may be ``train -m``)."""
-    return subprocess.run([sys.executable, "-m", f"cifar.{command}", *args], cwd=ROOT, capture_output=True,
+def run_cli(command: str, *args: str, timeout: int = 600, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """``python -m cifar.<command> args...`` from the project root, or from ``cwd`` (where ``outputs/`` then goes)."""
+    return subprocess.run([sys.executable, "-m", f"cifar.{command}", *args], cwd=cwd, capture_output=True,
                           text=True, timeout=timeout)
+
+
+def job_folders(sweep: Path) -> list[Path]:
+    """A multirun's job folders (``<job number>-<run name>``), in job order."""
+    from cifar.reporting.results import natural_order
+
+    return sorted((d for d in Path(sweep).iterdir() if (d / ".hydra").is_dir()), key=natural_order)
 
 
 def start_cli(command: str, *args: str) -> subprocess.Popen:

@@ -23,9 +23,11 @@ def overhead(model: str, steps: int, batch_size: int, rounds: int, threads: int 
     import lightning as L
     from hydra import compose, initialize_config_dir
 
+    from cifar.cli import register_resolvers
     from cifar.data.tensor_pipeline import TensorBatches
     from cifar.training.factory import build_module, build_trainer
 
+    register_resolvers()
     if threads:
         torch.set_num_threads(threads)
     device = str(resolve_device(accelerator))

@@ -3,6 +3,7 @@
 from cifar.callbacks.confusion_matrix import ConfusionMatrixCallback
 from cifar.callbacks.epoch_seed import EpochSeedCallback
 from cifar.callbacks.finite_loss import DivergedError, FiniteLossCallback
+from cifar.callbacks.learning_rate import LearningRateCallback
 from cifar.callbacks.lookahead import Lookahead
 from cifar.callbacks.progress_bar import RunningLossProgressBar
 from cifar.callbacks.sample_predictions import SamplePredictionsCallback
@@ -15,6 +16,7 @@ __all__ = [
     "DivergedError",
     "EpochSeedCallback",
     "FiniteLossCallback",
+    "LearningRateCallback",
     "Lookahead",
     "RunningLossProgressBar",
     "SamplePredictionsCallback",

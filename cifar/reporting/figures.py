@@ -30,29 +30,64 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = 100) -> Path:
     return atomic_write_bytes(path, figure_png(fig, dpi))
 
 
-def save_and_log_figure(fig: Figure, path: str | Path, loggers: Iterable[Any], tag: str, step: int) -> Path:
-    """Save ``fig`` as PNG (atomically), close it, and log the same image as ``tag`` to every
-    TensorBoard logger in ``loggers``: the figure is built and drawn once for both (drawing is most
-    of a figure's cost)."""
+# TensorBoard's image cards (Time Series and Images, default card width) show an image in a box of about
+# 324-372 x 215 px, shrunk with nearest-neighbour sampling: figures for them are drawn at this size and
+# rendered 1:1, so their text stays legible; the PNG beside the run is the same figure at FILE_DPI
+CARD_INCHES = (3.24, 2.15)  # 324 x 215 px
+CARD_DPI = 100
+FILE_DPI = 250
+SMALL = 6  # points: tick labels and cell text on a card-sized figure
+SHORT_NAMES = {"airplane": "plane", "automobile": "car"}  # the usual short CIFAR-10 names, where space is short
+
+
+def log_figure(fig: Figure, loggers: Iterable[Any], tag: str, step: int, close: bool = True) -> None:
+    """Log ``fig`` (drawn at ``CARD_INCHES``) as image ``tag`` to every TensorBoard logger, rendered 1:1."""
     import numpy as np
-    from lightning.pytorch.loggers import TensorBoardLogger  # here, so the writers above need no Lightning
     from PIL import Image
 
-    png = figure_png(fig)
-    boards = [logger for logger in loggers if isinstance(logger, TensorBoardLogger)]
+    from cifar.reporting.tensorboard import tensorboards  # here, so the writers above need no Lightning
+
+    boards = tensorboards(loggers)
     if boards:
-        image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=CARD_DPI)  # not trimmed: the card's size exactly
+        image = np.asarray(Image.open(buffer).convert("RGB"))
         for logger in boards:
             logger.experiment.add_image(tag, image, global_step=step, dataformats="HWC")
-    return atomic_write_bytes(path, png)
+    if close:
+        plt.close(fig)
 
 
-def confusion_figure(matrix, class_names: Sequence[str], title: str) -> Figure:
-    """torchmetrics' confusion-matrix plot, sized for ten classes."""
-    import torch
-    from torchmetrics.utilities.plot import plot_confusion_matrix
+def save_and_log_figure(fig: Figure, path: str | Path, loggers: Iterable[Any], tag: str, step: int) -> Path:
+    """A card-sized figure to TensorBoard as ``tag`` (1:1) and to ``path`` at ``FILE_DPI``; closes it."""
+    log_figure(fig, loggers, tag, step, close=False)
+    return save_figure(fig, path, dpi=FILE_DPI)
 
-    fig, ax = plot_confusion_matrix(torch.as_tensor(matrix), add_text=True, labels=list(class_names))
-    fig.set_size_inches(9, 8)
-    ax.set_title(title)
+
+def confusion_figure(matrix, class_names: Sequence[str], title: str, normalized: bool) -> Figure:
+    """A confusion matrix (rows: true class) sized for a TensorBoard card, with a colour bar: the counts, or
+    each row's shares in percent (``normalized``). Ours: torchmetrics' plot has no colour bar, no
+    normalized view and text sized for a large figure."""
+    import numpy as np
+
+    counts = np.asarray(matrix, dtype=float)
+    rows = counts.sum(axis=1, keepdims=True)
+    values = 100 * counts / np.where(rows == 0, 1, rows) if normalized else counts
+    fig = plt.figure(figsize=CARD_INCHES)
+    ax = fig.add_axes((0.2, 0.2, 0.56, 0.7))  # room for class names left and below, the colour bar right
+    image = ax.imshow(values, cmap="Blues", vmin=0, vmax=100 if normalized else None, aspect="auto")
+    colorbar = fig.colorbar(image, cax=fig.add_axes((0.78, 0.2, 0.025, 0.7)))
+    colorbar.ax.tick_params(labelsize=SMALL - 0.5, length=2, pad=1)
+    colorbar.set_label("% of the true class" if normalized else "images", fontsize=SMALL - 0.5, labelpad=2)
+    threshold = (100 if normalized else max(values.max(), 1)) / 2
+    for (i, j), value in np.ndenumerate(values):
+        ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=SMALL - 0.5,
+                color="white" if value > threshold else "black")
+    names = [SHORT_NAMES.get(name, name) for name in class_names]
+    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=SMALL)
+    ax.set_yticks(range(len(names)), names, fontsize=SMALL)
+    ax.tick_params(length=0, pad=1.5)
+    ax.set_xlabel("predicted", fontsize=SMALL, labelpad=1)
+    ax.set_ylabel("true", fontsize=SMALL, labelpad=1)
+    ax.set_title(title, fontsize=SMALL + 1, pad=3)
     return fig

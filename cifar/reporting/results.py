@@ -13,6 +13,7 @@ import csv
 import glob
 import json
 import math
+import re
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ METRICS_FILE = "metrics.json"
 # keys that say where a run reads and writes, which seed it drew, or what it shows while it runs:
 # not part of its recipe (at any depth of the config)
 NOT_RECIPE = {"seed", "paths", "output_dir", "dirpath", "save_dir", "default_root_dir", "data_dir", "ckpt_path",
-              "enable_progress_bar", "enable_model_summary", "progress_bar"}
+              "enable_progress_bar", "enable_model_summary", "progress_bar", "run_name"}
 FIGURES = (M.TEST_ACC, M.VAL_ACC_BEST, M.TEST_LOSS)
 
 
@@ -97,7 +98,9 @@ def find_runs(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def natural_order(path: Path) -> tuple:
-    return tuple((len(part), part) for part in path.parts)  # job 10 after job 9
+    """Folders in name order with their numbers as numbers: job ``10-...`` after job ``9-...``."""
+    return tuple(tuple((1, int(bit), "") if bit.isdigit() else (0, 0, bit) for bit in re.split(r"(\d+)", part))
+                 for part in path.parts)
 
 
 def read_run(folder: Path) -> RunResult:

@@ -14,10 +14,11 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.errors import InstantiationException
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from cifar.callbacks import LearningRateCallback
 from cifar.errors import CifarError, ConfigError
 from cifar.training.module import ImageClassifier
 from cifar.training.precision import precision_plugins
@@ -85,7 +86,7 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
     # switches in the trainer config win over the callbacks group, instead of clashing with it
     unwanted: list[type] = []
     if not loggers:  # a learning-rate curve needs somewhere to go
-        unwanted.append(LearningRateMonitor)
+        unwanted.append(LearningRateCallback)
     if not cfg.trainer.get("enable_progress_bar", True):
         unwanted.append(ProgressBar)
     if not cfg.trainer.get("enable_checkpointing", True):

@@ -43,8 +43,8 @@ class ImageClassifier(L.LightningModule):
             ``cifar/training/param_groups.py``); empty = one group.
         tta: test-time augmentation in the test step: ``none``, ``flip`` or ``flip_translate``
             (``cifar/inference/tta.py``); ``test/acc_no_tta`` is logged beside ``test/acc`` when it is on.
-        run_config: the resolved run config, saved as hyperparameters so that the checkpoint and
-            TensorBoard carry it.
+        run_config: the resolved run config, saved as hyperparameters so that the checkpoint carries it
+            (TensorBoard gets the curated set of ``cifar/reporting/hparams.py`` instead).
         channels_last: keep the network's weights and its inputs in NHWC memory format.
     """
 
@@ -72,7 +72,7 @@ class ImageClassifier(L.LightningModule):
             raise ConfigError("label_smoothing must be 0 with loss=nll (use loss=cross_entropy to smooth labels)")
         check_choice("loss_reduction", loss_reduction, REDUCTIONS)
         check_choice("scheduler.interval", scheduler_interval, INTERVALS)
-        self.save_hyperparameters(run_config or {}, logger=True)
+        self.save_hyperparameters(run_config or {}, logger=False)
         self.net = net
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
@@ -98,6 +98,7 @@ class ImageClassifier(L.LightningModule):
         self.test_acc_no_tta = MulticlassAccuracy(num_classes, average="micro")
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # kept in checkpoints, so a resumed run keeps its best
+        self.weights_epoch: int | None = None  # the epoch (0 = the first) whose end the weights are from
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last:
@@ -132,6 +133,12 @@ class ImageClassifier(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self._epoch_means_logged = False
+
+    def on_train_epoch_end(self) -> None:
+        self.weights_epoch = self.current_epoch
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.weights_epoch = checkpoint.get("epoch")  # (saved at the end of that epoch)
 
     def _logs_this_step(self) -> bool:
         """Whether the logger writes this training step's metrics (every ``trainer.log_every_n_steps``)."""

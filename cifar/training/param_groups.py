@@ -61,24 +61,39 @@ def build_param_groups(net: nn.Module, specs: Iterable[Mapping[str, Any]], lr: f
                     continue
                 params.append(param)
                 taken.add(id(param))
-        group: dict[str, Any] = {"params": params, "name": spec.get("name", f"group{i}")}
-        if "lr_scale" in spec:
-            if lr is None:
-                raise ConfigError(f"{where}.lr_scale needs the optimizer's lr")
-            group["lr"] = lr * float(spec["lr_scale"])
-        if "weight_decay_scale" in spec and weight_decay is not None:
-            group["weight_decay"] = weight_decay * float(spec["weight_decay_scale"])
-        options = dict(spec.get("options") or {})
-        for key in ("lr", "weight_decay"):
-            if key in options and f"{key}_scale" in spec:
-                raise ConfigError(f"{where}: give {key}_scale or options.{key}, not both")
-        if "params" in options or "name" in options:
-            raise ConfigError(f"{where}.options: 'params' and 'name' are set by the group itself")
-        group.update(options)
+        group: dict[str, Any] = {"params": params, "name": spec.get("name", f"group{i}"),
+                                 **group_settings(spec, lr, weight_decay, where)}
         if params:
             groups.append(group)
     rest = [p for p in net.parameters() if p.requires_grad and id(p) not in taken]
     return groups + [{"params": rest, "name": "default"}]
+
+
+def group_settings(spec: Mapping[str, Any], lr: float | None, weight_decay: float | None,
+                   where: str = "param_groups[]") -> dict[str, Any]:
+    """What a group sets beside its parameters: ``lr`` and ``weight_decay`` scaled from the optimizer's,
+    then its ``options`` as they are."""
+    settings: dict[str, Any] = {}
+    if "lr_scale" in spec:
+        if lr is None:
+            raise ConfigError(f"{where}.lr_scale needs the optimizer's lr")
+        settings["lr"] = lr * float(spec["lr_scale"])
+    if "weight_decay_scale" in spec and weight_decay is not None:
+        settings["weight_decay"] = weight_decay * float(spec["weight_decay_scale"])
+    options = dict(spec.get("options") or {})
+    for key in ("lr", "weight_decay"):
+        if key in options and f"{key}_scale" in spec:
+            raise ConfigError(f"{where}: give {key}_scale or options.{key}, not both")
+    if "params" in options or "name" in options:
+        raise ConfigError(f"{where}.options: 'params' and 'name' are set by the group itself")
+    return {**settings, **options}
+
+
+def learning_rates(optimizer: torch.optim.Optimizer) -> dict[str, float]:
+    """The current lr of each parameter group, by group name (``default`` for an unnamed single group)."""
+    groups = optimizer.param_groups
+    return {group.get("name") or ("default" if len(groups) == 1 else f"group{i}"): float(group["lr"])
+            for i, group in enumerate(groups)}
 
 
 def build_optimizer(net: nn.Module, optimizer_factory: Any, specs: Iterable[Mapping[str, Any]]) -> torch.optim.Optimizer:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
-from helpers import TINY_RUN, run_cli
+from helpers import TINY_RUN, job_folders, run_cli
 
 
 def cifar_train(*args: str) -> subprocess.CompletedProcess:
@@ -61,13 +61,14 @@ def test_train_end_to_end(tmp_path, tiny_data):
     assert curves[0] == ["epoch", "train/loss", "val/loss", "train/acc", "val/acc", "lr", "seconds"] and len(curves) == 3
     assert (run_dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    tags = tensorboard_tags(run_dir / "tensorboard")
+    tags = tensorboard_tags(run_dir)  # (the events are in the run folder itself)
     expected = {
         "train/loss_step", "train/loss_epoch", "train/acc", "val/loss", "val/acc", "val/acc_best",
-        "test/loss", "test/acc", "lr-AdamW", "confusion/val", "confusion/test", "curves", "samples/test", "hp_metric",
-        "_hparams_/session_start_info",
+        "test/loss", "test/acc", "lr/default", "confusion/val", "confusion/val_counts", "confusion/test",
+        "curves/loss", "samples/test", "epoch/acc_val", "time/wall_seconds", "_hparams_/session_start_info",
     }
     assert expected <= tags, expected - tags
+    assert not {"hp_metric", "epoch"} & tags
     assert (run_dir / ".hydra" / "config.yaml").is_file()
 
 
@@ -86,9 +87,12 @@ def test_multirun_puts_each_job_in_its_own_folder(tmp_path, tiny_data):
         "optimizer.lr=0.001,0.002", f"hydra.sweep.dir={sweep}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    lrs = sorted(json.loads((sweep / job / "metrics.json").read_text())["config"]["optimizer"]["lr"] for job in ("0", "1"))
+    jobs = job_folders(sweep)
+    assert [job.name.split(",")[:2] for job in jobs] == [["0-smallnet", "precision=32-true"], ["1-smallnet", "precision=32-true"]]
+    assert jobs[0].name.endswith("optimizer.lr=0.001") and jobs[1].name.endswith("optimizer.lr=0.002")  # named by their overrides
+    lrs = [json.loads((job / "metrics.json").read_text())["config"]["optimizer"]["lr"] for job in jobs]
     assert lrs == [0.001, 0.002]
-    assert (sweep / "0" / "csv" / "metrics.csv").is_file()
+    assert (jobs[0] / "csv" / "metrics.csv").is_file()
 
 
 def test_unknown_config_choice_lists_the_options(tmp_path):

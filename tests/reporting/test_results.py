@@ -13,7 +13,7 @@ import pytest
 from cifar import metric_names as M
 from cifar.report import report
 from cifar.reporting.results import ReportError
-from helpers import TINY_RUN, run_cli
+from helpers import TINY_RUN, job_folders, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def sweep(tmp_path_factory, tiny_data) -> Path:
 
 
 def metrics_of(sweep: Path) -> list[dict]:
-    return [json.loads((job / "metrics.json").read_text()) for job in sorted(sweep.iterdir()) if job.name.isdigit()]
+    return [json.loads((job / "metrics.json").read_text()) for job in job_folders(sweep)]
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -50,9 +50,9 @@ def test_the_sweep_summary_has_one_row_per_recipe_with_the_mean_and_std_over_see
 
 
 def test_report_groups_runs_from_many_folders_and_names_the_unfinished(tmp_path, sweep):
-    crashed = shutil.copytree(sweep / "0", tmp_path / "crashed")
+    crashed = shutil.copytree(job_folders(sweep)[0], tmp_path / "crashed")
     (crashed / "metrics.json").unlink()  # killed mid-run: .hydra/ but no metrics.json
-    failed = shutil.copytree(sweep / "2", tmp_path / "failed")  # (jobs 0 and 2 are the two recipes)
+    failed = shutil.copytree(job_folders(sweep)[2], tmp_path / "failed")  # (jobs 0 and 2 are the two recipes)
     metrics = json.loads((failed / "metrics.json").read_text())
     (failed / "metrics.json").write_text(json.dumps({**metrics, "status": "failed", "error": "DivergedError: nan"}))
 

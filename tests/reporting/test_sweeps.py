@@ -8,7 +8,7 @@ import pytest
 
 from cifar.callbacks import DivergedError
 from cifar.train import train
-from helpers import TINY_RUN, compose_run, run_cli
+from helpers import TINY_RUN, compose_run, job_folders, run_cli
 
 
 def test_multirun_summary_ranks_jobs_and_marks_the_failed_one(tmp_path, tiny_data):
@@ -26,7 +26,8 @@ def test_multirun_summary_ranks_jobs_and_marks_the_failed_one(tmp_path, tiny_dat
         assert "data.val_size=100000" in failed["overrides"]
         assert "data.val_size=100000 must be smaller than the 200 training images" in failed["error"]
     assert "| job | status | overrides |" in (sweep / "summary.md").read_text()
-    assert all((sweep / str(job) / "metrics.json").is_file() for job in range(4))
+    assert [job.name.split("-")[0] for job in job_folders(sweep)] == ["0", "1", "2", "3"]
+    assert all((job / "metrics.json").is_file() for job in job_folders(sweep))
 
 
 @pytest.mark.parametrize("every_n_steps", [1, 10_000])  # caught at a step, or at the end of the epoch

@@ -10,13 +10,14 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
 
 from cifar.callbacks import (
     ConfusionMatrixCallback,
     EpochSeedCallback,
     FiniteLossCallback,
+    LearningRateCallback,
     RunningLossProgressBar,
     SamplePredictionsCallback,
     TargetAccuracyCallback,
@@ -24,6 +25,7 @@ from cifar.callbacks import (
     WhiteningInit,
 )
 from cifar.data.datamodule import CIFAR10DataModule
+from cifar.reporting.tensorboard import RunLogger
 from cifar.training.factory import build, build_group, build_module, build_trainer
 from cifar.training.devices import cpu_bf16_flags
 from cifar.training.precision import resolve_precision
@@ -123,7 +125,7 @@ def test_callbacks_options(tmp_path, name):
     kinds = {type(c) for c in callbacks}
     if name == "default":
         assert kinds == {
-            ModelCheckpoint, EarlyStopping, LearningRateMonitor, RunningLossProgressBar, ConfusionMatrixCallback,
+            ModelCheckpoint, EarlyStopping, LearningRateCallback, RunningLossProgressBar, ConfusionMatrixCallback,
             TrainingCurvesCallback, TargetAccuracyCallback, SamplePredictionsCallback, FiniteLossCallback,
             EpochSeedCallback, WhiteningInit,
         }
@@ -141,10 +143,10 @@ def test_callbacks_options(tmp_path, name):
 def test_logger_options_write_into_the_run_dir(tmp_path, name):
     cfg = compose_run(tmp_path, f"logger={name}")
     loggers = build_group(cfg.get("logger"), "logger")
-    expected = {"tensorboard": {TensorBoardLogger}, "csv": {CSVLogger}, "many": {TensorBoardLogger, CSVLogger}, "none": set()}
+    expected = {"tensorboard": {RunLogger}, "csv": {CSVLogger}, "many": {RunLogger, CSVLogger}, "none": set()}
     assert {type(x) for x in loggers} == expected[name]
-    for logger in loggers:
-        assert Path(logger.log_dir).parent == tmp_path
+    for logger in loggers:  # TensorBoard's events in the run folder itself (its run name), the CSV in csv/
+        assert Path(logger.log_dir) == (tmp_path if isinstance(logger, RunLogger) else tmp_path / "csv")
 
 
 @pytest.mark.parametrize("name", options("experiment"))
@@ -159,7 +161,7 @@ def test_experiment_options_build_a_whole_run(tmp_path, name):
 def test_runs_land_in_outputs_by_date_and_time():
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("train", return_hydra_config=True)
-    assert re.fullmatch(r"outputs/\d{4}-\d\d-\d\d/\d\d-\d\d-\d\d", cfg.hydra.run.dir)
+    assert re.fullmatch(r"outputs/\d{4}-\d\d-\d\d/\d\d-\d\d-\d\d-smallnet", cfg.hydra.run.dir)  # <time>-<run name>
     assert re.fullmatch(r"outputs/multirun/\d{4}-\d\d-\d\d/\d\d-\d\d-\d\d", cfg.hydra.sweep.dir)
     assert {"seed", "ckpt_path", "optimized_metric"} <= set(cfg)
 
