@@ -48,9 +48,11 @@ def run_dir_for(ckpt_path: str | None, default: str) -> str:
 
 def run_name(choices: Mapping[str, Any], overrides: Iterable[str]) -> str:
     """What ran, for folder names and titles: the experiment (else the model), then the command-line
-    overrides other than where the run reads and writes, e.g. ``speedrun85,tta=flip`` or
-    ``deepcnn,seed=1``; characters a folder name should not hold become ``_``, and the middle of a name
-    longer than ``NAME_LENGTH`` becomes ``~``."""
+    overrides other than where the run reads and writes, each as ``key-value``, joined by ``+``: e.g.
+    ``speedrun85+tta-flip`` or ``deepcnn+seed-1``. Only characters a Hydra override takes unquoted
+    remain (``,`` and ``=`` would make ``ckpt_path=<run>/checkpoints/last.ckpt`` a sweep or an error):
+    others become ``_``, a deletion ``~key`` becomes ``no-key``, and the middle of a name longer than
+    ``NAME_LENGTH`` becomes ``..``."""
     head = str(choices.get("experiment") or choices.get("model") or "run")
     shown = []
     for override in overrides:
@@ -59,12 +61,12 @@ def run_name(choices: Mapping[str, Any], overrides: Iterable[str]) -> str:
             continue
         if key == "experiment" or (key == "model" and value == head):
             continue
-        shown.append(f"{key}={value}" if value else key)
-    name = re.sub(r"[^\w.,=+~-]", "_", ",".join([head, *shown]))
+        shown.append(f"no-{key[1:]}" if key.startswith("~") else f"{key}-{value}")
+    name = "+".join(re.sub(r"[^\w.@%-]", "_", part) for part in [head, *shown])
     if len(name) <= NAME_LENGTH:
         return name
-    half = (NAME_LENGTH - 1) // 2  # the middle elided: the first and the last overrides stay readable
-    return name[:half] + "~" + name[-half:]
+    half = (NAME_LENGTH - 2) // 2  # the first and the last overrides stay readable
+    return name[:half] + ".." + name[-half:]
 
 
 def _run_name_resolver(*, _root_: DictConfig) -> str:

@@ -3,7 +3,7 @@ page reads), and a headless Chromium that looks at the page as a user does.
 
 Also a tool for the docs' screenshots, from real runs::
 
-    python tests/tensorboard_client.py screenshots OUT_DIR --logdir_spec NAME1:RUN1,NAME2:RUN2
+    python tests/tensorboard_client.py screenshots OUT_DIR --logdir FOLDER   (or --logdir_spec NAME1:RUN1,...)
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,9 +89,25 @@ def serve(logdir: Path | None = None, logdir_spec: str | None = None, timeout: f
             process.kill()
 
 
-def get(url: str, path: str):
-    with urllib.request.urlopen(url + path, timeout=30) as response:
+def get(url: str, path: str, **query: str):
+    """JSON from TensorBoard's data API; ``query`` URL-encoded (run names hold ``+``)."""
+    with urllib.request.urlopen(url + path + (f"?{urllib.parse.urlencode(query)}" if query else ""),
+                                timeout=30) as response:
         return json.loads(response.read())
+
+
+def get_bytes(url: str, path: str) -> bytes:
+    with urllib.request.urlopen(url + path, timeout=30) as response:
+        return response.read()
+
+
+def scalar_steps(url: str, run: str, tag: str) -> list[int]:
+    return [step for _, step, _ in get(url, "/data/plugin/scalars/scalars", run=run, tag=tag)]
+
+
+def images(url: str, run: str, tag: str) -> list[dict]:
+    """The image entries of ``tag`` (``step``, ``query`` for ``/data/plugin/images/individualImage``)."""
+    return get(url, "/data/plugin/images/images", run=run, tag=tag)
 
 
 def post(url: str, path: str, body: dict):
@@ -161,18 +178,18 @@ def open_view(driver, url: str, view: str, query: str = "") -> None:
     driver.get(f"{url}/{query}#{view}")
 
 
-def screenshots(out_dir: Path, logdir_spec: str) -> list[Path]:
-    """The docs' screenshots: the HParams table and the Time Series view of the runs in ``logdir_spec``."""
+def screenshots(out_dir: Path, **where: str) -> list[Path]:
+    """The docs' screenshots: the HParams table and the Time Series view of the runs ``serve(**where)`` shows."""
     out_dir.mkdir(parents=True, exist_ok=True)
     saved = []
-    with serve(logdir_spec=logdir_spec) as url, browser(1500, 900) as driver:
+    with serve(**where) as url, browser(1500, 900) as driver:
         open_view(driver, url, "hparams")
         wait_for(driver, lambda d: "test/acc" in page_text(d))
         time.sleep(2)
         saved.append(out_dir / "tensorboard_hparams.png")
         driver.save_screenshot(str(saved[-1]))
         open_view(driver, url, "timeseries", "?tagFilter=epoch%2Facc")
-        wait_for(driver, lambda d: "epoch/acc_train" in page_text(d))
+        wait_for(driver, lambda d: "/acc_train" in page_text(d))  # (a card title shows the tag as "epoch" "/acc_train")
         time.sleep(4)
         saved.append(out_dir / "tensorboard_time_series.png")
         driver.save_screenshot(str(saved[-1]))
@@ -180,7 +197,7 @@ def screenshots(out_dir: Path, logdir_spec: str) -> list[Path]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 5 or sys.argv[1] != "screenshots" or sys.argv[3] != "--logdir_spec":
+    if len(sys.argv) != 5 or sys.argv[1] != "screenshots" or sys.argv[3] not in ("--logdir", "--logdir_spec"):
         sys.exit(__doc__)
-    for path in screenshots(Path(sys.argv[2]), sys.argv[4]):
+    for path in screenshots(Path(sys.argv[2]), **{sys.argv[3][2:]: sys.argv[4]}):
         print(path)

@@ -66,6 +66,7 @@ def parser() -> argparse.ArgumentParser:
     over.add_argument("--steps", type=int, default=100)
     over.add_argument("--batch-size", type=int, default=128)
     over.add_argument("--rounds", type=int, default=4)
+    over.add_argument("--warmup", type=int, default=5, help="untimed steps at the start of each path")
     over.add_argument("--accelerator", default="cpu", choices=("cpu", "gpu"))
     over.add_argument("--precision", default="32-true", choices=PRECISIONS)
     over.add_argument("--threads", type=int, default=None)
@@ -114,8 +115,10 @@ def main(argv: list[str] | None = None) -> None:
     else:
         from cifar.bench import overhead
 
+        if not 0 <= args.warmup < args.steps:
+            raise SystemExit(f"error: --warmup {args.warmup}: expected 0 <= warmup < --steps ({args.steps})")
         report = overhead.overhead(args.model, args.steps, args.batch_size, args.rounds, args.threads,
-                                   args.accelerator, args.precision)
+                                   args.accelerator, args.precision, args.warmup)
         text = overhead.markdown(report)
     write_report(args.json, report, text)
 

@@ -53,7 +53,8 @@ class SamplePredictionsCallback(L.Callback):
         n = len(s["images"])
         columns = columns or self.columns
         rows = math.ceil(n / columns)
-        fig, axes = plt.subplots(rows, columns, figsize=size or (1.9 * columns, 2.2 * rows), squeeze=False)
+        fig, axes = plt.subplots(rows, columns, figsize=size or (1.9 * columns, 2.2 * rows), squeeze=False,
+                                 layout="constrained" if size else None)
         for ax in axes.flat:
             ax.axis("off")
         for i, ax in enumerate(axes.flat[:n]):
@@ -72,5 +73,6 @@ class SamplePredictionsCallback(L.Callback):
         correct = int((s["preds"] == s["targets"]).sum())
         fig.suptitle(f"first {n} test images: predicted (confidence); {correct}/{n} correct, wrong ones in red"
                      if size is None else f"first {n} test images: {correct}/{n} correct", fontsize=fontsize + 2)
-        fig.tight_layout()
+        if size is None:
+            fig.tight_layout()
         return fig

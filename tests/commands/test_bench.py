@@ -10,7 +10,7 @@ from helpers import run_cli
 
 def test_overhead_prints_both_paths_and_ends_with_the_ratio(tmp_path):
     out = tmp_path / "overhead.json"
-    result = run_cli("bench", "overhead", "--steps", "3", "--batch-size", "8", "--rounds", "1", "--json", str(out))
+    result = run_cli("bench", "overhead", "--steps", "3", "--warmup", "1", "--batch-size", "8", "--rounds", "1", "--json", str(out))
     assert result.returncode == 0, result.stderr[-2000:]
     last = result.stdout.strip().splitlines()[-1]
     assert last.startswith("ratio=") and float(last.split("=")[1]) > 0

@@ -88,8 +88,8 @@ def test_multirun_puts_each_job_in_its_own_folder(tmp_path, tiny_data):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = job_folders(sweep)
-    assert [job.name.split(",")[:2] for job in jobs] == [["0-smallnet", "precision=32-true"], ["1-smallnet", "precision=32-true"]]
-    assert jobs[0].name.endswith("optimizer.lr=0.001") and jobs[1].name.endswith("optimizer.lr=0.002")  # named by their overrides
+    assert [job.name.split("+")[:2] for job in jobs] == [["0-smallnet", "precision-32-true"], ["1-smallnet", "precision-32-true"]]
+    assert jobs[0].name.endswith("+optimizer.lr-0.001") and jobs[1].name.endswith("+optimizer.lr-0.002")  # named by their overrides
     lrs = [json.loads((job / "metrics.json").read_text())["config"]["optimizer"]["lr"] for job in jobs]
     assert lrs == [0.001, 0.002]
     assert (jobs[0] / "csv" / "metrics.csv").is_file()

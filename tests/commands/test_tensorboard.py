@@ -48,8 +48,8 @@ def test_runs_are_named_by_what_ran(board):
     runs = tb.get(board, "/data/runs")
     assert len(runs) == 2
     for run in runs:  # <date>/<time>-<experiment or model>,<overrides>: no "tensorboard" folder, no bare timestamp
-        assert re.fullmatch(r"\d{4}-\d\d-\d\d/\d\d-\d\d-\d\d-(smallnet|speedrun85),precision=32-true,.*", run), run
-    assert {r.split("-", 5)[-1].split(",")[0] for r in runs} == {"smallnet", "speedrun85"}
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d/\d\d-\d\d-\d\d-(smallnet|speedrun85)\+precision-32-true\+.*", run), run
+    assert {r.split("-", 5)[-1].split("+")[0] for r in runs} == {"smallnet", "speedrun85"}
 
 
 def test_hparams_table_has_the_curated_columns_for_both_runs(board, outputs):
@@ -89,8 +89,7 @@ def test_scalars_compare_across_runs(board):
         assert not any(t.startswith("lr-") for t in tags[run])  # no optimizer names in the lr tags
     assert {"lr/filters", "lr/head"} <= set(tags[runs["speedrun85"]])
     for run in runs.values():  # the epoch series: one point per epoch, at the epoch (0 = the first)
-        points = tb.get(board, f"/data/plugin/scalars/scalars?run={run}&tag=epoch/acc_train")
-        assert [step for _, step, _ in points] == [0, 1]
+        assert tb.scalar_steps(board, run, "epoch/acc_train") == [0, 1]
     layout = tb.get(board, "/data/plugin/custom_scalars/layout")
     charts = {(c["title"], ch["title"]): ch["multiline"]["tag"] for c in layout["category"] for ch in c["chart"]}
     assert charts[("per epoch", "accuracy")] == [r"epoch/acc_(train|val)"]  # train and val on one chart
@@ -100,25 +99,23 @@ def test_images_sit_at_the_step_of_their_scalars(board):
     run = runs_by_recipe(board)["smallnet"]
     images = tb.get(board, "/data/plugin/images/tags")[run]
     assert {"confusion/val", "confusion/val_counts", "confusion/test", "curves/loss", "samples/test"} <= set(images)
-    val_steps = [step for _, step, _ in tb.get(board, f"/data/plugin/scalars/scalars?run={run}&tag=val/acc")]
-    image_steps = [e["step"] for e in tb.get(board, f"/data/plugin/images/images?run={run}&tag=confusion/val")]
+    val_steps = tb.scalar_steps(board, run, "val/acc")
+    image_steps = [e["step"] for e in tb.images(board, run, "confusion/val")]
     assert image_steps == val_steps and len(image_steps) == 3  # 2 epochs, then the best checkpoint's validation
-    test_steps = [step for _, step, _ in tb.get(board, f"/data/plugin/scalars/scalars?run={run}&tag=test/acc")]
-    assert [e["step"] for e in tb.get(board, f"/data/plugin/images/images?run={run}&tag=confusion/test")] == test_steps
+    assert [e["step"] for e in tb.images(board, run, "confusion/test")] == tb.scalar_steps(board, run, "test/acc")
 
 
 def test_figures_fit_a_tensorboard_card(board):
     """Rendered 1:1 inside the card's image box (about 324-372 x 215 px), so nothing is shrunk out of legibility."""
     import io
-    import urllib.request
 
     from PIL import Image
 
     run = runs_by_recipe(board)["smallnet"]
     for tag in ("confusion/val", "confusion/test_counts", "curves/accuracy", "samples/test"):
-        entry = tb.get(board, f"/data/plugin/images/images?run={run}&tag={tag}")[-1]
-        with urllib.request.urlopen(f"{board}/data/plugin/images/individualImage?{entry['query']}") as response:
-            width, height = Image.open(io.BytesIO(response.read())).size
+        entry = tb.images(board, run, tag)[-1]
+        png = tb.get_bytes(board, f"/data/plugin/images/individualImage?{entry['query']}")
+        width, height = Image.open(io.BytesIO(png)).size
         assert width <= 324 and height <= 215, (tag, width, height)
 
 

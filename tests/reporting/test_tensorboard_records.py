@@ -58,22 +58,32 @@ def test_one_group_is_named_default(tmp_path):
 
 @pytest.mark.parametrize(("choices", "overrides", "name"), [
     ({"model": "smallnet"}, [], "smallnet"),
-    ({"model": "netv2"}, ["model=netv2", "trainer.max_epochs=50"], "netv2,trainer.max_epochs=50"),
+    ({"model": "netv2"}, ["model=netv2", "trainer.max_epochs=50"], "netv2+trainer.max_epochs-50"),
     ({"experiment": "speedrun85", "model": "speednet"}, ["experiment=speedrun85", "tta=flip", "seed=1"],
-     "speedrun85,tta=flip,seed=1"),
+     "speedrun85+tta-flip+seed-1"),
     ({"model": "deepcnn"}, ["model=deepcnn", "paths.data_dir=/data/x", "ckpt_path=/a/last.ckpt",
                             "trainer.enable_progress_bar=false", "hydra.run.dir=/x"], "deepcnn"),  # not what ran
-    ({"model": "smallnet"}, ["param_groups=[{name: a}]", "~callbacks.early_stopping"],
-     "smallnet,param_groups=__name__a__,~callbacks.early_stopping"),  # a folder name: no brackets, spaces or slashes
+    ({"model": "smallnet"}, ["param_groups=[{name: a}]", "~callbacks.early_stopping", "+x.y=1"],
+     "smallnet+param_groups-__name__a__+no-callbacks.early_stopping+x.y-1"),
 ])
 def test_run_names_say_what_ran(choices, overrides, name):
     assert run_name(choices, overrides) == name
 
 
+def test_a_run_folder_can_be_resumed_with_an_unquoted_override(tmp_path):
+    """The name holds only characters Hydra takes unquoted: ``ckpt_path=<run>/checkpoints/last.ckpt`` as copied."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    name = run_name({"model": "smallnet"}, ["optimizer.lr=0.001,0.002".split(",")[0], "data.augment=none",
+                                            "param_groups=[{name: a, lr_scale: 2}]", "tta=flip"])
+    path = f"outputs/2026-12-01/10-00-00-{name}/checkpoints/last.ckpt"
+    assert OverridesParser.create().parse_override(f"ckpt_path={path}").value() == path
+
+
 def test_a_long_run_name_keeps_its_start_and_end():
     name = run_name({"model": "smallnet"}, [f"data.option_{i}={i}" for i in range(40)] + ["optimizer.lr=0.5"])
-    assert len(name) <= 160 and name.startswith("smallnet,data.option_0=0,") and name.endswith(",optimizer.lr=0.5")
-    assert "~" in name
+    assert len(name) <= 160 and name.startswith("smallnet+data.option_0-0+") and name.endswith("+optimizer.lr-0.5")
+    assert ".." in name
 
 
 @pytest.mark.parametrize(("rates", "scale"), [
