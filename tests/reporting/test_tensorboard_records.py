@@ -105,3 +105,19 @@ def test_booleans_stay_booleans_in_the_hparams_record():
     values = data.session_start_info.hparams
     assert values["flag"].WhichOneof("kind") == "bool_value" and values["flag"].bool_value is True
     assert values["lr"].number_value == 0.1 and values["batch"].string_value == "128"
+
+
+def test_figure_titles_name_the_epoch_as_the_checkpoints_do():
+    """During fit a validation is of the current epoch (0 = the first, as in ``epoch000-...ckpt``); a test
+    or a later validation is of the weights it loaded, whose epoch the module keeps."""
+    from types import SimpleNamespace
+
+    from cifar.callbacks.confusion_matrix import ConfusionMatrixCallback
+
+    words = ConfusionMatrixCallback._epoch_words
+    fitting = SimpleNamespace(state=SimpleNamespace(fn="fit"), current_epoch=3)
+    testing = SimpleNamespace(state=SimpleNamespace(fn="test"), current_epoch=10)
+    assert words("val", fitting, SimpleNamespace(weights_epoch=2)) == "epoch 3"
+    assert words("test", testing, SimpleNamespace(weights_epoch=7)) == "weights of epoch 7"
+    assert words("val", SimpleNamespace(state=SimpleNamespace(fn="validate"), current_epoch=10),
+                 SimpleNamespace(weights_epoch=7)) == "weights of epoch 7"
