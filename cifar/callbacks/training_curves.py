@@ -113,18 +113,18 @@ class TrainingCurvesCallback(L.Callback):
                 ax.plot(*zip(*points), marker="o", markersize=3, label=label)
 
         if panel == "learning rate":
-            for group in dict.fromkeys(g for h in self.history for g in h.get("lrs") or {"default": None}):
-                points = [(h["epoch"], (h.get("lrs") or {"default": h["lr"]}).get(group)) for h in self.history]
-                points = [(e, lr) for e, lr in points if lr is not None]
+            rates = [(h["epoch"], group_rates(h)) for h in self.history]
+            for group in dict.fromkeys(g for _, r in rates for g in r):
+                points = [(epoch, r[group]) for epoch, r in rates if r.get(group) is not None]
                 if points:
                     ax.plot(*zip(*points), marker="o", markersize=3, label=group)
-            ax.set_yscale(lr_scale([lr for h in self.history for lr in (h.get("lrs") or {"": h["lr"]}).values()]))
+            ax.set_yscale(lr_scale([lr for _, r in rates for lr in r.values()]))
             ax.set_title("learning rate (end of epoch)")
         else:
-            key = "loss" if panel == "loss" else "acc"
-            plot(M.TRAIN_LOSS if key == "loss" else M.TRAIN_ACC, "train")
-            plot(M.VAL_LOSS if key == "loss" else M.VAL_ACC, "val")
-            if key == "acc" and self.target_acc is not None:
+            train, val = (M.TRAIN_LOSS, M.VAL_LOSS) if panel == "loss" else (M.TRAIN_ACC, M.VAL_ACC)
+            plot(train, "train")
+            plot(val, "val")
+            if panel == "accuracy" and self.target_acc is not None:
                 ax.axhline(self.target_acc, color="red", linestyle="--", label=f"target {self.target_acc:g}")
             ax.set_title(panel)
         ax.set_xlabel("epoch")
@@ -141,6 +141,11 @@ class TrainingCurvesCallback(L.Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.history = list(state_dict.get("history", []))
+
+
+def group_rates(row: dict[str, Any]) -> dict[str, float | None]:
+    """A history row's lr per parameter group (rows from checkpoints older than ``lrs`` have one ``lr``)."""
+    return row.get("lrs") or {"default": row.get("lr")}
 
 
 def lr_scale(rates: list[float | None]) -> str:
