@@ -36,7 +36,7 @@ bench:
 	$(PY) -m cifar.bench latency
 	$(PY) -m cifar.bench throughput
 	$(PY) -m cifar.bench data
-	$(PY) -m cifar.bench overhead --model smallnet --steps 100 --rounds 4
+	$(PY) -m cifar.bench overhead --model smallnet
 
 ## tensorboard: review every run under outputs/
 tensorboard:

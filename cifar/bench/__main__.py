@@ -63,14 +63,14 @@ def parser() -> argparse.ArgumentParser:
 
     over = sub.add_parser("overhead", help="the project's Lightning loop against a plain PyTorch loop")
     over.add_argument("--model", default="smallnet", choices=model_names())
-    over.add_argument("--steps", type=int, default=100)
+    over.add_argument("--steps", type=int, default=300, help="steps per round (fewer: the machine's drift decides the ratio)")
     over.add_argument("--batch-size", type=int, default=128)
-    over.add_argument("--rounds", type=int, default=4)
+    over.add_argument("--rounds", type=int, default=6)
     over.add_argument("--warmup", type=int, default=5, help="untimed steps at the start of each path")
     over.add_argument("--accelerator", default="cpu", choices=("cpu", "gpu"))
     over.add_argument("--precision", default="32-true", choices=PRECISIONS)
     over.add_argument("--threads", type=int, default=None)
-    over.add_argument("--json", type=Path, default=Path("outputs/bench/overhead.json"))
+    over.add_argument("--json", type=Path, default=None, help="default: outputs/bench/overhead_<model>.json")
     return root
 
 
@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> None:
 
         if not 0 <= args.warmup < args.steps:
             raise SystemExit(f"error: --warmup {args.warmup}: expected 0 <= warmup < --steps ({args.steps})")
+        args.json = args.json or Path(f"outputs/bench/overhead_{args.model}.json")
         report = overhead.overhead(args.model, args.steps, args.batch_size, args.rounds, args.threads,
                                    args.accelerator, args.precision, args.warmup)
         text = overhead.markdown(report)
