@@ -9,4 +9,6 @@ VAL_ACC_BEST = "val/acc_best"
 TEST_LOSS = "test/loss"
 TEST_ACC = "test/acc"
 TEST_ACC_NO_TTA = "test/acc_no_tta"
+TEST_ECE = "test/ece"  # expected calibration error (cifar/evaluation/calibration.py)
+TEST_BRIER = "test/brier"  # Brier score
 WALL_SECONDS = "time/wall_seconds"  # the whole job, logged once at its end

@@ -1,4 +1,4 @@
-"""Results tables from finished runs: ``python -m cifar.report PATH... [--csv FILE] [--by KEY,...]``.
+"""Results tables from finished runs: ``python -m cifar.report PATH... [--csv FILE] [--by KEY,...] [--evaluations]``.
 
 Each PATH (glob patterns too) is a run folder or a folder holding runs (a sweep, a day, all of
 ``outputs/``). Runs are grouped by recipe: their resolved configs without seeds and paths, so
@@ -6,6 +6,10 @@ runs made on different days or machines land in one row. ``--by model._target_,p
 by those config keys instead. Prints a markdown table (mean ± std and n of the test accuracy, the
 values per run, best val accuracy, test loss, epochs, seconds per epoch, precision, machine), then
 names every run that failed or has not finished; ``--csv FILE`` writes the same table as CSV.
+
+``--evaluations``: the PATHs are (or hold) ``cifar.evaluate`` output folders instead, and the table is
+their calibration and robustness: test accuracy, ECE before and after temperature scaling, the mean
+corruption accuracy and the worst corruption, one row per evaluation.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import sys
 
 from cifar.cli import fail
 from cifar.errors import CifarError
-from cifar.reporting import results
+from cifar.reporting import evaluations, results
 from cifar.reporting.files import write_csv
 
 
@@ -25,6 +29,8 @@ def parser() -> argparse.ArgumentParser:
     parse.add_argument("paths", nargs="+", help="run folders, or folders holding runs (globs expanded)")
     parse.add_argument("--csv", default=None, help="also write the table to this CSV file")
     parse.add_argument("--by", default=None, help="group by these comma-separated config keys, not by recipe")
+    parse.add_argument("--evaluations", action="store_true",
+                       help="PATHs are cifar.evaluate folders: the calibration and robustness table")
     return parse
 
 
@@ -36,10 +42,22 @@ def report(paths: list[str], csv_file: str | None = None, by: str | None = None)
     return results.markdown(groups)
 
 
+def evaluation_report(paths: list[str], csv_file: str | None = None) -> str:
+    rows = [evaluations.row(path) for path in evaluations.find_evaluations(paths)]
+    if csv_file:
+        write_csv(csv_file, evaluations.CSV_COLUMNS, evaluations.csv_rows(rows))
+    return evaluations.markdown(rows)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     try:
-        print(report(args.paths, args.csv, args.by))
+        if args.evaluations:
+            if args.by:
+                raise CifarError("--by groups training runs; --evaluations lists one row per evaluation")
+            print(evaluation_report(args.paths, args.csv))
+        else:
+            print(report(args.paths, args.csv, args.by))
     except CifarError as exc:
         fail(exc)
 

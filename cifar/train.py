@@ -129,7 +129,7 @@ def final_figures(cfg: DictConfig, trainer: L.Trainer, module, datamodule, ckpt:
         for figures in trainer.test(module, datamodule=datamodule, ckpt_path=ckpt):
             results.update(figures)
     return {name: _value(results.get(name)) for name in (M.VAL_ACC, M.VAL_LOSS, M.TEST_ACC, M.TEST_LOSS,
-                                                         M.TEST_ACC_NO_TTA)}
+                                                         M.TEST_ACC_NO_TTA, M.TEST_ECE, M.TEST_BRIER)}
 
 
 def record_failure(cfg: DictConfig, metrics: dict[str, Any], exc: BaseException) -> None:

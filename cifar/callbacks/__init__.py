@@ -8,6 +8,7 @@ from cifar.callbacks.lookahead import Lookahead
 from cifar.callbacks.progress_bar import RunningLossProgressBar
 from cifar.callbacks.sample_predictions import SamplePredictionsCallback
 from cifar.callbacks.target_accuracy import TargetAccuracyCallback
+from cifar.callbacks.test_outputs import TestOutputsCallback
 from cifar.callbacks.training_curves import TrainingCurvesCallback
 from cifar.callbacks.whitening import WhiteningInit
 
@@ -21,6 +22,7 @@ __all__ = [
     "RunningLossProgressBar",
     "SamplePredictionsCallback",
     "TargetAccuracyCallback",
+    "TestOutputsCallback",
     "TrainingCurvesCallback",
     "WhiteningInit",
 ]

@@ -147,6 +147,13 @@ class CIFAR10DataModule(L.LightningDataModule):
             test = read_split(self.data_dir, fmt, "test")
             self.test_set = ImageArrayDataset(test.images, test.labels)
 
+    def use_as_test_set(self, images: np.ndarray, labels: np.ndarray) -> None:
+        """Test on other uint8 ``[N, 32, 32, 3]`` images from now on (the validation split, corrupted copies
+        of the test set): the next test loader yields them, batched and normalized as the test set is."""
+        if self.test_set is not None:  # (the tensor pipeline's copy of the previous set is let go)
+            self._on_device = {k: v for k, v in self._on_device.items() if v[0] is not self.test_set}
+        self.test_set = ImageArrayDataset(images, labels)
+
     # -- loaders ------------------------------------------------------------------------------
 
     def _loader(self, dataset: ImageArrayDataset | None, batch_size: int, shuffle: bool) -> DataLoader | TensorBatches:

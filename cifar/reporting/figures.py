@@ -91,3 +91,62 @@ def confusion_figure(matrix, class_names: Sequence[str], title: str, normalized:
     ax.set_ylabel("true", fontsize=SMALL, labelpad=1)
     ax.set_title(title, fontsize=SMALL + 1, pad=3)
     return fig
+
+
+def reliability_figure(bins: Sequence[Any], title: str, scaled: Sequence[Any] | None = None) -> Figure:
+    """A reliability diagram: each confidence bin's accuracy (bars) against the diagonal of perfect
+    calibration, and below it the bin's image count; ``scaled``: the same bins after temperature scaling,
+    drawn as points. ``bins`` are ``cifar.evaluation.calibration.Bin``s."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(4.2, 4.6), sharex=True, gridspec_kw={"height_ratios": (3, 1)})
+    width = bins[0].upper - bins[0].lower
+    lefts = [b.lower for b in bins]
+    top.bar(lefts, [b.accuracy or 0 for b in bins], width=width, align="edge", color="#4a7ab7", edgecolor="white",
+            label="accuracy")
+    top.bar(lefts, [(b.confidence - b.accuracy) if b.count else 0 for b in bins],
+            bottom=[b.accuracy or 0 for b in bins], width=width, align="edge", color="#e07b7b", alpha=0.45,
+            edgecolor="none", label="gap to the mean confidence")
+    top.plot((0, 1), (0, 1), color="black", linestyle="--", linewidth=0.8, label="perfect calibration")
+    if scaled is not None:
+        shown = [b for b in scaled if b.count]
+        top.plot([b.confidence for b in shown], [b.accuracy for b in shown], "o", color="#2a9d5c", markersize=4,
+                 label="after temperature scaling")
+    top.set_xlim(0, 1)
+    top.set_ylim(0, 1)
+    top.set_ylabel("accuracy", fontsize=8)
+    top.legend(fontsize=6.5, loc="upper left", frameon=False)
+    top.set_title(title, fontsize=8.5)
+    bottom.bar(lefts, [b.count for b in bins], width=width, align="edge", color="#8c8c8c", edgecolor="white")
+    for b in bins:
+        if b.count:
+            bottom.text(b.lower + width / 2, b.count, str(b.count), ha="center", va="bottom", fontsize=5, rotation=90)
+    bottom.set_yscale("log")
+    bottom.set_ylim(0.8, max(b.count for b in bins) * 8)
+    bottom.set_ylabel("images", fontsize=8)
+    bottom.set_xlabel("confidence (top-class probability)", fontsize=8)
+    for ax in (top, bottom):
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def corruption_figure(table: dict[str, Any], title: str) -> Figure:
+    """A heat map of accuracy per corruption (rows) and severity (columns), the means in the last column."""
+    import numpy as np
+
+    severities = [str(s) for s in table["severities"]]
+    names = list(table["accuracy"])
+    values = np.array([[table["accuracy"][n][s] for s in severities] + [table["mean_accuracy"][n]] for n in names])
+    fig, ax = plt.subplots(figsize=(4.6, 0.9 + 0.28 * len(names)))
+    image = ax.imshow(100 * values, cmap="RdYlGn", vmin=0, vmax=100, aspect="auto")
+    for (i, j), value in np.ndenumerate(values):
+        ax.text(j, i, f"{100 * value:.1f}", ha="center", va="center", fontsize=6.5)
+    ax.axvline(len(severities) - 0.5, color="white", linewidth=2)
+    ax.set_xticks(range(len(severities) + 1), [f"sev. {s}" for s in severities] + ["mean"], fontsize=7)
+    ax.set_yticks(range(len(names)), [n.replace("_", " ") for n in names], fontsize=7)
+    ax.tick_params(length=0)
+    colorbar = fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02)
+    colorbar.ax.tick_params(labelsize=6)
+    colorbar.set_label("accuracy, %", fontsize=7)
+    ax.set_title(title, fontsize=7.5)
+    fig.tight_layout()
+    return fig

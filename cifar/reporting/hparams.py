@@ -22,7 +22,8 @@ NONE = "-"  # a text setting the run does not have
 # the columns the HParams table ticks when it opens (it shows five)
 SHOWN_FIRST = ("experiment", "model", "optimizer", "optimizer.lr", "seed")
 # the metric columns of the HParams table (scalars logged by every run), in this order
-METRIC_COLUMNS = (M.VAL_ACC_BEST, M.TEST_ACC, M.TEST_LOSS, M.TEST_ACC_NO_TTA, M.VAL_ACC, M.WALL_SECONDS)
+METRIC_COLUMNS = (M.VAL_ACC_BEST, M.TEST_ACC, M.TEST_LOSS, M.TEST_ACC_NO_TTA, M.TEST_ECE, M.TEST_BRIER, M.VAL_ACC,
+                  M.WALL_SECONDS)
 
 
 def curated_hparams(cfg: Mapping[str, Any], choices: Mapping[str, str | None] | None = None) -> dict[str, Any]:

@@ -30,7 +30,7 @@ METRICS_FILE = "metrics.json"
 # not part of its recipe (at any depth of the config)
 NOT_RECIPE = {"seed", "paths", "output_dir", "dirpath", "save_dir", "default_root_dir", "data_dir", "ckpt_path",
               "enable_progress_bar", "enable_model_summary", "progress_bar", "run_name"}
-FIGURES = (M.TEST_ACC, M.VAL_ACC_BEST, M.TEST_LOSS)
+FIGURES = (M.TEST_ACC, M.VAL_ACC_BEST, M.TEST_LOSS, M.TEST_ECE)
 
 
 class ReportError(CifarError):
@@ -220,8 +220,8 @@ def markdown(groups: Sequence[Group]) -> str:
     rows = sorted((g.summary() for g in groups), key=lambda r: -(r[f"{M.TEST_ACC} mean"] or -1.0))
     lines = [
         "| recipe | precision | machine | n | test acc, mean ± std | test acc per run | best val acc | test loss "
-        "| epochs | s / epoch | failed |",
-        "|---|---|---|---:|---:|---|---:|---:|---|---:|---:|",
+        "| test ECE | epochs | s / epoch | failed |",
+        "|---|---|---|---:|---:|---|---:|---:|---:|---|---:|---:|",
     ]
     for r in rows:
         epochs = sorted(set(r["epochs"]))
@@ -232,6 +232,7 @@ def markdown(groups: Sequence[Group]) -> str:
             _list(r[f"{M.TEST_ACC} values"], "{:.2%}"),
             _pct(r[f"{M.VAL_ACC_BEST} mean"], r[f"{M.VAL_ACC_BEST} std"]),
             "-" if r[f"{M.TEST_LOSS} mean"] is None else f"{r[f'{M.TEST_LOSS} mean']:.4f}",
+            "-" if r[f"{M.TEST_ECE} mean"] is None else f"{r[f'{M.TEST_ECE} mean']:.4f}",
             (_list(epochs) or "-") + reached,
             "-" if r["seconds per epoch"] is None else f"{r['seconds per epoch']:.1f}",
             f"{r['failed']} |",
@@ -246,7 +247,7 @@ def markdown(groups: Sequence[Group]) -> str:
 
 CSV_COLUMNS = ("recipe", "precision", "machine", "n", "failed", f"{M.TEST_ACC} mean", f"{M.TEST_ACC} std",
                f"{M.TEST_ACC} values", f"{M.VAL_ACC_BEST} mean", f"{M.VAL_ACC_BEST} std", f"{M.TEST_LOSS} mean",
-               f"{M.TEST_LOSS} std", "epochs", "seconds per epoch", "target reached (epoch)", "seeds", "runs")
+               f"{M.TEST_LOSS} std", f"{M.TEST_ECE} mean", f"{M.TEST_ECE} std", "epochs", "seconds per epoch", "target reached (epoch)", "seeds", "runs")
 
 
 def csv_rows(groups: Sequence[Group]) -> list[list[Any]]:

@@ -23,7 +23,8 @@ from cifar.reporting.files import atomic_write_text, exclusive_lock, write_csv
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("job", "status", "overrides", "optimized", M.VAL_ACC_BEST, M.TEST_ACC, "epochs", "wall_seconds", "error")
+COLUMNS = ("job", "status", "overrides", "optimized", M.VAL_ACC_BEST, M.TEST_ACC, M.TEST_ECE, "epochs", "wall_seconds",
+           "error")
 LOWER_IS_BETTER = (M.VAL_LOSS, M.TEST_LOSS)
 
 
@@ -36,7 +37,7 @@ def job_row(run: results.RunResult) -> dict[str, Any]:
     return {
         "job": run.folder.name, "status": status, "overrides": " ".join(run.overrides),
         "optimized": value if status == "ok" else None, "metric_name": name,
-        **{key: run.metrics.get(key) for key in (M.VAL_ACC_BEST, M.TEST_ACC, "epochs", "wall_seconds")},
+        **{key: run.metrics.get(key) for key in (M.VAL_ACC_BEST, M.TEST_ACC, M.TEST_ECE, "epochs", "wall_seconds")},
         "error": error,
     }
 
@@ -69,8 +70,8 @@ def _summarize(sweep_dir: Path) -> list[dict[str, Any]]:
 def markdown(rows: list[dict[str, Any]]) -> str:
     name = next((r["metric_name"] for r in rows if "metric_name" in r), M.VAL_ACC_BEST)
     lines = [
-        f"| job | status | overrides | {name} | best val acc | test acc | epochs | wall s | error |",
-        "|---|---|---|---:|---:|---:|---:|---:|---|",
+        f"| job | status | overrides | {name} | best val acc | test acc | test ECE | epochs | wall s | error |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         cells = [r["job"], r["status"], f"`{r['overrides']}`"] + [_fmt(r.get(c)) for c in COLUMNS[3:]]

@@ -11,11 +11,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
-from torchmetrics.classification import MulticlassAccuracy
+from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError
 
 from cifar import metric_names as M
 from cifar.data.constants import NUM_CLASSES
 from cifar.errors import ConfigError, check_choice, check_range, is_number
+from cifar.evaluation.calibration import N_BINS, brier_per_image, probabilities
 from cifar.training.param_groups import build_optimizer
 from cifar.inference.tta import check_level, tta_logits
 
@@ -43,6 +44,7 @@ class ImageClassifier(L.LightningModule):
             ``cifar/training/param_groups.py``); empty = one group.
         tta: test-time augmentation in the test step: ``none``, ``flip`` or ``flip_translate``
             (``cifar/inference/tta.py``); ``test/acc_no_tta`` is logged beside ``test/acc`` when it is on.
+            The test step also logs the calibration of those outputs: ``test/ece`` and ``test/brier``.
         run_config: the resolved run config, saved as hyperparameters so that the checkpoint carries it
             (TensorBoard gets the curated set of ``cifar/reporting/hparams.py`` instead).
         channels_last: keep the network's weights and its inputs in NHWC memory format.
@@ -96,6 +98,8 @@ class ImageClassifier(L.LightningModule):
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc_no_tta = MulticlassAccuracy(num_classes, average="micro")
+        self.test_ece = MulticlassCalibrationError(num_classes, n_bins=N_BINS, norm="l1")
+        self.test_brier = MeanMetric(nan_strategy="disable")
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # kept in checkpoints, so a resumed run keeps its best
         self.weights_epoch: int | None = None  # the epoch (0 = the first) whose end the weights are from
@@ -156,8 +160,9 @@ class ImageClassifier(L.LightningModule):
         accuracy.update(preds, targets)
         self.log(loss_name, loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(targets))
         self.log(acc_name, accuracy, on_step=False, on_epoch=True, prog_bar=True)
-        confidence = outputs.detach().float().softmax(dim=1).amax(dim=1)  # softmax of log-probs is probs too
-        return {"preds": preds, "targets": targets, "confidence": confidence}
+        probs = probabilities(outputs)  # (the softmax of log-probabilities is the probabilities too)
+        return {"preds": preds, "targets": targets, "confidence": probs.amax(dim=1), "probs": probs,
+                "outputs": outputs.detach()}
 
     def validation_step(self, batch, batch_idx: int) -> dict[str, torch.Tensor]:
         return self._eval_step(batch, self.val_acc, M.VAL_LOSS, M.VAL_ACC)
@@ -175,7 +180,12 @@ class ImageClassifier(L.LightningModule):
             plain = self(images)
             self.test_acc_no_tta.update(plain.argmax(dim=1), targets)
             self.log(M.TEST_ACC_NO_TTA, self.test_acc_no_tta, on_step=False, on_epoch=True)
-        return self._eval_step(batch, self.test_acc, M.TEST_LOSS, M.TEST_ACC, tta=self.tta, plain=plain)
+        result = self._eval_step(batch, self.test_acc, M.TEST_LOSS, M.TEST_ACC, tta=self.tta, plain=plain)
+        self.test_ece.update(result["probs"], result["targets"])
+        self.test_brier.update(brier_per_image(result["probs"], result["targets"]))
+        self.log(M.TEST_ECE, self.test_ece, on_step=False, on_epoch=True)
+        self.log(M.TEST_BRIER, self.test_brier, on_step=False, on_epoch=True)
+        return result
 
     def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
         images = batch[0] if isinstance(batch, (tuple, list)) else batch

@@ -1,0 +1,1 @@
+"""Evaluation beyond top-1 accuracy: calibration and corruption robustness."""

@@ -1,0 +1,125 @@
+"""The generated corruptions, and the reader of the official CIFAR-10-C layout with its errors."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from cifar.errors import ConfigError, DataError
+from cifar.evaluation import corruptions
+from cifar.evaluation.corrupted_sets import CORRUPTIONS, MANIFEST_FILE, GeneratedSet, OfficialSet
+from cifar.evaluation.robustness import selected_names, selected_severities
+
+RANDOM = ("gaussian_noise", "shot_noise", "impulse_noise", "glass_blur")  # the ones that draw random numbers
+
+
+def photos(n: int = 24, seed: int = 0) -> np.ndarray:
+    """Images that vary smoothly, with a little fine texture, as photos do."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(30, 226, (n, 6, 6, 3)).astype(np.float32)
+    smooth = np.stack([cv2.resize(c, (32, 32), interpolation=cv2.INTER_CUBIC) for c in coarse])
+    return np.clip(smooth + rng.normal(0, 3, smooth.shape), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("name", corruptions.GENERATED)
+def test_each_corruption_changes_the_images_more_at_each_severity(name):
+    images = photos()
+    change = []
+    for severity in (1, 2, 3, 4, 5):
+        out = corruptions.corrupt(images, name, severity, seed=0)
+        assert out.dtype == np.uint8 and out.shape == images.shape
+        change.append(np.abs(out.astype(int) - images).mean())
+    assert change[0] > 0.2, change  # every severity changes the images
+    if name == "glass_blur":
+        # CIFAR-10-C's own constants: severities 1-3 move each pixel once (blurs of sigma 0.05-0.4 barely
+        # differ at 32 px), 4-5 twice; its accuracies are not monotonic either
+        assert min(change[3:]) > 1.5 * max(change[:3]), change
+        return
+    assert all(a < b for a, b in zip(change, change[1:])), f"{name}: mean absolute change by severity {change}"
+
+
+@pytest.mark.parametrize("name", corruptions.GENERATED)
+def test_each_corruption_is_deterministic_for_a_seed(name):
+    images = photos(8)
+    first = corruptions.corrupt(images, name, 3, seed=0)
+    assert np.array_equal(first, corruptions.corrupt(images, name, 3, seed=0))
+    assert np.array_equal(first[2:5], corruptions.corrupt(images[2:5], name, 3, seed=0)[:]) or name in RANDOM
+    if name in RANDOM:
+        assert not np.array_equal(first, corruptions.corrupt(images, name, 3, seed=1))
+
+
+def test_the_names_say_what_the_generated_set_lacks():
+    assert len(corruptions.GENERATED) + len(corruptions.LEFT_OUT) == len(CORRUPTIONS) == 15
+    assert selected_names("all", official=False) == corruptions.GENERATED
+    assert selected_names("all", official=True) == CORRUPTIONS
+    assert selected_names([], official=False) == ()
+    assert selected_names(["fog", "contrast"], official=True) == ("fog", "contrast")
+    with pytest.raises(ConfigError, match=r"corruptions.names: frost is not generated here \(CIFAR-10-C overlays"):
+        selected_names(["frost"], official=False)
+    with pytest.raises(ConfigError, match="corruptions.names: 'gauss' is unknown: expected all or some of gaussian_noise"):
+        selected_names(["gauss"], official=False)
+    with pytest.raises(ConfigError, match=r"corruptions.severities=\[0, 3\] is out of range: expected a list of "
+                                          r"severities 1..5"):
+        selected_severities([0, 3])
+
+
+def write_official(folder, count=50, labels=None, **arrays):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    np.save(folder / "labels.npy", np.arange(count) % 10 if labels is None else labels)
+    for name in ("gaussian_noise", "fog"):
+        np.save(folder / f"{name}.npy", arrays.get(name, rng.integers(0, 256, (count, 32, 32, 3), dtype=np.uint8)))
+    return folder
+
+
+def test_the_official_layout_is_read_and_checked(tmp_path):
+    source = OfficialSet(write_official(tmp_path / "ok"))
+    source.check(("gaussian_noise", "fog"))
+    assert source.labels().tolist()[:12] == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+    assert source.images("fog").shape == (50, 32, 32, 3)
+    with pytest.raises(DataError, match=r"ok/contrast.npy: missing \(corruptions.data_dir holds the CIFAR-10-C release"):
+        source.check(("gaussian_noise", "contrast"))
+    bad = OfficialSet(write_official(tmp_path / "float", gaussian_noise=np.zeros((50, 32, 32, 3), np.float32)))
+    with pytest.raises(DataError, match=r"float/gaussian_noise.npy: expected uint8 \[50, 32, 32, 3\] .* got float32"):
+        bad.images("gaussian_noise")
+    short = OfficialSet(write_official(tmp_path / "short", fog=np.zeros((40, 32, 32, 3), np.uint8)))
+    with pytest.raises(DataError, match=r"short/fog.npy: expected uint8 \[50, 32, 32, 3\].* got uint8 \[40, 32, 32, 3\]"):
+        short.images("fog")
+    labels = OfficialSet(write_official(tmp_path / "labels", labels=np.full(50, 10)))
+    with pytest.raises(DataError, match=r"labels/labels.npy: labels must be 0..9, found 10..10"):
+        labels.labels()
+    (tmp_path / "pickle").mkdir()
+    np.save(tmp_path / "pickle" / "labels.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(DataError, match=r"pickle/labels.npy: not a readable .npy array"):
+        OfficialSet(tmp_path / "pickle").labels()
+    with pytest.raises(DataError, match=r"nowhere: no such folder \(corruptions.data_dir"):
+        OfficialSet(tmp_path / "nowhere")
+
+
+def test_the_generated_set_is_cached_and_checked_on_reuse(tmp_path):
+    images, labels = photos(10), np.arange(10) % 10
+    calls = []
+
+    def generate(x, name, severity, seed):
+        calls.append((name, severity))
+        return corruptions.corrupt(x, name, severity, seed)
+
+    def make(seed=0, test_images=images):
+        return GeneratedSet(tmp_path, test_images, labels, seed, generate, corruptions.VERSION, "generated")
+
+    first = make().images("contrast")
+    assert first.shape == (50, 32, 32, 3) and len(calls) == 5
+    assert np.array_equal(make().images("contrast"), first) and len(calls) == 5  # from the cache
+    assert np.load(tmp_path / "seed0" / "labels.npy").tolist() == list(labels) * 5  # the official layout
+    path = tmp_path / "seed0" / "contrast.npy"
+    path.write_bytes(path.read_bytes()[:-10] + b"0123456789")  # the file changed: made again
+    assert np.array_equal(make().images("contrast"), first) and len(calls) == 10
+    manifest = json.loads((tmp_path / "seed0" / MANIFEST_FILE).read_text())
+    assert set(manifest["files"]) == {"contrast"} and manifest["seed"] == 0
+    make(test_images=images[::-1].copy()).images("contrast")  # other test images: made again
+    assert len(calls) == 15
+    make(seed=1).images("contrast")  # another seed: its own folder
+    assert (tmp_path / "seed1" / "contrast.npy").is_file() and len(calls) == 20
