@@ -216,12 +216,14 @@ def _list(values: Sequence[Any], fmt: str = "{}") -> str:
 
 
 def markdown(groups: Sequence[Group]) -> str:
-    """One row per group (best test accuracy first), then every run that did not finish, named."""
+    """One row per group (best test accuracy first), then every run that did not finish, named. The test
+    ECE has a column where some run logged it (runs made before it existed did not)."""
     rows = sorted((g.summary() for g in groups), key=lambda r: -(r[f"{M.TEST_ACC} mean"] or -1.0))
+    ece = any(r[f"{M.TEST_ECE} mean"] is not None for r in rows)
     lines = [
         "| recipe | precision | machine | n | test acc, mean ± std | test acc per run | best val acc | test loss "
-        "| test ECE | epochs | s / epoch | failed |",
-        "|---|---|---|---:|---:|---|---:|---:|---:|---|---:|---:|",
+        + ("| test ECE " if ece else "") + "| epochs | s / epoch | failed |",
+        "|---|---|---|---:|---:|---|---:|---:|" + ("---:|" if ece else "") + "---|---:|---:|",
     ]
     for r in rows:
         epochs = sorted(set(r["epochs"]))
@@ -232,7 +234,7 @@ def markdown(groups: Sequence[Group]) -> str:
             _list(r[f"{M.TEST_ACC} values"], "{:.2%}"),
             _pct(r[f"{M.VAL_ACC_BEST} mean"], r[f"{M.VAL_ACC_BEST} std"]),
             "-" if r[f"{M.TEST_LOSS} mean"] is None else f"{r[f'{M.TEST_LOSS} mean']:.4f}",
-            "-" if r[f"{M.TEST_ECE} mean"] is None else f"{r[f'{M.TEST_ECE} mean']:.4f}",
+            *(["-" if r[f"{M.TEST_ECE} mean"] is None else f"{r[f'{M.TEST_ECE} mean']:.4f}"] if ece else []),
             (_list(epochs) or "-") + reached,
             "-" if r["seconds per epoch"] is None else f"{r['seconds per epoch']:.1f}",
             f"{r['failed']} |",
@@ -247,7 +249,8 @@ def markdown(groups: Sequence[Group]) -> str:
 
 CSV_COLUMNS = ("recipe", "precision", "machine", "n", "failed", f"{M.TEST_ACC} mean", f"{M.TEST_ACC} std",
                f"{M.TEST_ACC} values", f"{M.VAL_ACC_BEST} mean", f"{M.VAL_ACC_BEST} std", f"{M.TEST_LOSS} mean",
-               f"{M.TEST_LOSS} std", f"{M.TEST_ECE} mean", f"{M.TEST_ECE} std", "epochs", "seconds per epoch", "target reached (epoch)", "seeds", "runs")
+               f"{M.TEST_LOSS} std", f"{M.TEST_ECE} mean", f"{M.TEST_ECE} std", "epochs", "seconds per epoch",
+               "target reached (epoch)", "seeds", "runs")
 
 
 def csv_rows(groups: Sequence[Group]) -> list[list[Any]]:

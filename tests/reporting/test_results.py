@@ -78,3 +78,19 @@ def test_report_groups_by_chosen_keys_and_refuses_a_folder_without_runs(tmp_path
         report([str(sweep), str(tmp_path / "notes")])
     result = run_cli("report", str(tmp_path / "notes"))
     assert result.returncode == 2 and result.stderr.strip().startswith("error: ") and len(result.stderr.splitlines()) == 1
+
+
+def test_the_test_ece_is_averaged_per_recipe_and_has_a_column_only_where_runs_logged_it(tmp_path, sweep):
+    rows = read_rows(sweep / "summary_by_recipe.csv")
+    for row in rows:
+        lr = float(row["recipe"].split("optimizer.lr=")[1].split()[0])
+        eces = [m[M.TEST_ECE] for m in metrics_of(sweep) if m["config"]["optimizer"]["lr"] == lr]
+        assert float(row[f"{M.TEST_ECE} mean"]) == pytest.approx(statistics.mean(eces))
+    assert "| test ECE |" in report([str(sweep)])
+    older = shutil.copytree(sweep, tmp_path / "older")  # runs made before the test step logged the ECE
+    for job in job_folders(older):
+        metrics = json.loads((job / "metrics.json").read_text())
+        del metrics[M.TEST_ECE]
+        (job / "metrics.json").write_text(json.dumps(metrics))
+    table = report([str(older)])
+    assert "ECE" not in table and table.splitlines()[0].endswith("| test loss | epochs | s / epoch | failed |")
