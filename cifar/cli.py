@@ -83,9 +83,15 @@ def _run_name_resolver(*, _root_: DictConfig) -> str:
 def register_resolvers() -> None:
     """The resolvers ``conf/`` uses: ``cifar_run_dir`` (conf/hydra/default.yaml), so that resuming
     from ``<run>/checkpoints/last.ckpt`` continues in ``<run>``, and ``cifar_run_name`` (folder names and
-    figure titles). Called before anything composes."""
+    figure titles), and the SLURM launcher's resources (``cifar/training/slurm.py``). Called before
+    anything composes."""
+    from cifar.training import slurm
+
     OmegaConf.register_new_resolver("cifar_run_dir", run_dir_for, replace=True)
     OmegaConf.register_new_resolver("cifar_run_name", _run_name_resolver, replace=True)
+    OmegaConf.register_new_resolver("cifar_slurm_gpus", slurm.slurm_gpus, replace=True)
+    OmegaConf.register_new_resolver("cifar_slurm_tasks", slurm.slurm_tasks, replace=True)
+    OmegaConf.register_new_resolver("cifar_slurm_cpus", slurm.slurm_cpus, replace=True)
 
 
 def quiet_warnings() -> None:

@@ -31,3 +31,24 @@ def tiny_folders(tmp_path_factory) -> Path:
 def tiny_arrays():
     """The rows and labels written into every batch file of ``tiny_data``."""
     return layout_arrays(PER_BATCH)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """A private single-node SLURM cluster for the tests marked ``slurm`` (tests/slurm_cluster.py): started
+    once, stopped at the end. Without root or Debian's slurm packages the tests skip, except under CI=true
+    (.ci/run installs the packages), where they fail instead."""
+    import os
+
+    from slurm_cluster import SlurmCluster, missing_programs
+
+    missing = missing_programs()
+    reason = (f"SLURM programs missing: {', '.join(missing)} (apt-get install slurmctld slurmd slurm-client munge)"
+              if missing else "the private SLURM cluster runs its daemons as root" if os.geteuid() != 0 else "")
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true: {reason}")
+        pytest.skip(reason)
+    cluster = SlurmCluster(cpus=4).start()
+    yield cluster
+    cluster.stop()

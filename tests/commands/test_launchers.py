@@ -6,6 +6,7 @@ import csv
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
@@ -62,28 +63,41 @@ def test_submitit_local_launcher_runs_jobs(tmp_path, tiny_data):
     assert list((sweep / ".submitit").glob("*/*_log.out"))
 
 
-def test_slurm_launcher_composes_into_a_valid_job_description(tmp_path, monkeypatch):
+def slurm_script(tmp_path, monkeypatch, *overrides: str) -> str:
+    """The sbatch script the SLURM launcher would submit for one job of ``overrides``."""
     import submitit
     from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 
-    monkeypatch.setenv("SLURM_PARTITION", "gpu-a100")
     register_resolvers()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("train", overrides=["hydra/launcher=slurm", f"hydra.sweep.dir={tmp_path}", "hydra.job.num=0"],
-                      return_hydra_config=True)
-    launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=False)
+        cfg = compose("train", overrides=["hydra/launcher=slurm", f"hydra.sweep.dir={tmp_path}", "hydra.job.num=0",
+                                          *overrides], return_hydra_config=True)
+    launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)  # (resolvable without a running Hydra)
     assert launcher["_target_"].endswith("SlurmLauncher")
-    params = {k: v for k, v in OmegaConf.to_container(cfg.hydra.launcher, resolve=False).items()
-              if k not in ("_target_", "submitit_folder", "setup")}
-    params["partition"] = "gpu-a100"
+    params = {k: v for k, v in launcher.items() if k not in ("_target_", "submitit_folder", "max_num_timeout")}
     # the same mapping the Hydra submitit launcher applies before it calls sbatch
     monkeypatch.setattr(submitit.SlurmExecutor, "affinity", classmethod(lambda cls: 1))  # no srun here
     executor = submitit.AutoExecutor(folder=tmp_path / "submitit", cluster="slurm")
     base = set(OmegaConf.structured(BaseQueueConf).keys())
-    params.pop("max_num_timeout")
-    executor.update_parameters(**{k if k in base else f"slurm_{k}": v for k, v in params.items() if v is not None and v != {}})
+    executor.update_parameters(**{k if k in base else f"slurm_{k}": v for k, v in params.items()
+                                  if v is not None and v != {}})
     script = executor._executor._make_submission_file_text("python -m cifar.train", "0")
-    for line in ("#SBATCH --partition=gpu-a100", "#SBATCH --time=240", "#SBATCH --gpus-per-node=1",
-                 "#SBATCH --cpus-per-task=8", "#SBATCH --mem=32GB", "#SBATCH --ntasks-per-node=1"):
-        assert line in script, line
     assert script.startswith("#!/bin/bash")
+    return script
+
+
+def test_slurm_jobs_ask_for_what_the_run_uses(tmp_path, monkeypatch):
+    monkeypatch.setenv("SLURM_PARTITION", "gpu-a100")
+    gpu = slurm_script(tmp_path, monkeypatch, "accelerator=gpu", "trainer.devices=2", "trainer.strategy=ddp")
+    for line in ("#SBATCH --partition=gpu-a100", "#SBATCH --time=240", "#SBATCH --gpus-per-node=2",
+                 "#SBATCH --ntasks-per-node=2", "#SBATCH --cpus-per-task=5", "#SBATCH --mem=8GB", "#SBATCH --nodes=1"):
+        assert line in gpu, line  # (accelerator=gpu loads with 4 workers: 5 CPUs per task)
+    assert 'source "$SLURM_SUBMIT_DIR/.venv/bin/activate"' in gpu
+    monkeypatch.delenv("SLURM_PARTITION")
+    cpu = slurm_script(tmp_path, monkeypatch, "accelerator=cpu", "hydra.launcher.mem_gb=2")
+    assert "--gpus" not in cpu and "--partition" not in cpu  # no GPU asked for, the cluster's default partition
+    for line in ("#SBATCH --ntasks-per-node=1", "#SBATCH --cpus-per-task=1", "#SBATCH --mem=2GB"):  # (0 workers)
+        assert line in cpu, line
+    with pytest.raises(Exception, match="trainer.devices='auto': a SLURM job needs a number of devices"):
+        slurm_script(tmp_path, monkeypatch, "accelerator=gpu", "trainer.devices=auto")
+

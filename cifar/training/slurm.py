@@ -1,0 +1,44 @@
+"""What a SLURM job asks for, from the run's own settings (``conf/hydra/launcher/slurm.yaml``).
+
+The launcher's resources follow the run: GPUs only for ``accelerator=gpu``, one task per device under a
+DDP strategy (SLURM starts the processes, and Lightning sees them as its ranks), CPUs for the main
+process and the data-loader workers. Each is a resolver, so the launcher config reads
+``gpus_per_node: ${cifar_slurm_gpus:${trainer.accelerator},${trainer.devices}}`` and any of them can
+still be set outright (``hydra.launcher.gpus_per_node=2``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cifar.errors import ConfigError, is_int
+
+GPU_ACCELERATORS = ("gpu", "cuda")
+
+
+def _device_count(devices: Any, accelerator: str) -> int:
+    if is_int(devices, 1):
+        return devices
+    if isinstance(devices, str) and devices.isdigit() and int(devices) >= 1:
+        return int(devices)
+    raise ConfigError(f"trainer.devices={devices!r}: a SLURM job needs a number of devices (e.g. trainer.devices=2), "
+                      f"not {devices!r}, to ask the cluster for them (accelerator {accelerator})")
+
+
+def slurm_gpus(accelerator: str, devices: Any) -> int | None:
+    """GPUs per node: the run's devices on ``accelerator=gpu``; none otherwise (``auto`` asks for none:
+    say ``accelerator=gpu`` to get GPUs)."""
+    return _device_count(devices, accelerator) if accelerator in GPU_ACCELERATORS else None
+
+
+def slurm_tasks(strategy: str, devices: Any, accelerator: str) -> int:
+    """Tasks per node: one per device under DDP (SLURM starts them; Lightning detects its SLURM
+    environment and does not start its own), else one."""
+    if str(strategy).startswith("ddp"):
+        return _device_count(devices, accelerator)
+    return 1
+
+
+def slurm_cpus(num_workers: Any) -> int:
+    """CPUs per task: the training process and its data-loader workers."""
+    return 1 + (num_workers if is_int(num_workers, 0) else 0)
