@@ -23,7 +23,7 @@ from pathlib import Path
 
 DAEMONS = ("munged", "slurmctld", "slurmd")
 CLIENTS = ("sbatch", "srun", "squeue", "sinfo", "scancel", "scontrol")
-NODE = "cifarnode"
+NODE = socket.gethostname()  # (DDP's first rank is found by this name: it must resolve)
 PARTITION = "debug"
 
 
@@ -101,7 +101,7 @@ class SlurmCluster:
             "KillWait=5",
             "MinJobAge=300",
             "SlurmdParameters=config_overrides",  # the node's CPUs as configured here, more than the machine may have
-            f"NodeName={NODE} NodeHostname={socket.gethostname()} NodeAddr=127.0.0.1 CPUs={self.cpus} "
+            f"NodeName={NODE} NodeAddr=127.0.0.1 CPUs={self.cpus} "
             f"RealMemory={memory_mb()} State=UNKNOWN",
             f"PartitionName={PARTITION} Nodes={NODE} Default=YES MaxTime=INFINITE State=UP",
             "",

@@ -10,6 +10,7 @@ checkpoint to resume and the network).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from cifar import metric_names as M
 from cifar.errors import ConfigError, check_choice, check_range, is_int, is_number
 from cifar.inference.checkpoints import load_checkpoint_file
+from cifar.training.slurm import check_job_tasks
 
 _ABSENT = object()
 
@@ -41,6 +43,8 @@ def check_run(cfg: DictConfig) -> None:
     check_options(cfg)
     check_validation(cfg)
     check_optimized_metric(cfg)
+    check_job_tasks(OmegaConf.select(cfg, "trainer.devices"), OmegaConf.select(cfg, "trainer.num_nodes", default=1),
+                    dict(os.environ))
     if cfg.get("ckpt_path"):
         check_resume_checkpoint(cfg)
 

@@ -1,8 +1,8 @@
 """What a SLURM job asks for, from the run's own settings (``conf/hydra/launcher/slurm.yaml``).
 
-The launcher's resources follow the run: GPUs only for ``accelerator=gpu``, one task per device under a
-DDP strategy (SLURM starts the processes, and Lightning sees them as its ranks), CPUs for the main
-process and the data-loader workers. Each is a resolver, so the launcher config reads
+The launcher's resources follow the run: GPUs only for ``accelerator=gpu``, one task per device (SLURM
+starts the processes, and Lightning sees them as its ranks), CPUs for the main process and the
+data-loader workers. Each is a resolver, so the launcher config reads
 ``gpus_per_node: ${cifar_slurm_gpus:${trainer.accelerator},${trainer.devices}}`` and any of them can
 still be set outright (``hydra.launcher.gpus_per_node=2``).
 """
@@ -31,12 +31,26 @@ def slurm_gpus(accelerator: str, devices: Any) -> int | None:
     return _device_count(devices, accelerator) if accelerator in GPU_ACCELERATORS else None
 
 
-def slurm_tasks(strategy: str, devices: Any, accelerator: str) -> int:
-    """Tasks per node: one per device under DDP (SLURM starts them; Lightning detects its SLURM
-    environment and does not start its own), else one."""
-    if str(strategy).startswith("ddp"):
-        return _device_count(devices, accelerator)
-    return 1
+def slurm_tasks(devices: Any, accelerator: str) -> int:
+    """Tasks per node: one per device. SLURM starts them, and Lightning, seeing as many tasks as devices,
+    takes them as its ranks instead of starting processes of its own."""
+    return _device_count(devices, accelerator)
+
+
+def check_job_tasks(devices: Any, num_nodes: Any, environ: dict[str, str]) -> None:
+    """Inside a SLURM job, the job's tasks must be the run's processes, one per device on every node:
+    otherwise Lightning starts its own processes inside the job (which breaks it), or every task trains
+    the same run."""
+    if "SLURM_NTASKS" not in environ or environ.get("SLURM_JOB_NAME") in ("bash", "interactive"):
+        return  # not a batch job (an interactive shell on a node is a machine like any other)
+    if not (is_int(devices, 1) and is_int(num_nodes, 1)):
+        return
+    tasks = int(environ["SLURM_NTASKS"])
+    if tasks != devices * num_nodes:
+        raise ConfigError(
+            f"this SLURM job runs {tasks} task(s), but trainer.devices={devices} x trainer.num_nodes={num_nodes} "
+            f"asks for {devices * num_nodes} process(es): give the job one task per device "
+            "(hydra.launcher.tasks_per_node=trainer.devices, its default) or change trainer.devices")
 
 
 def slurm_cpus(num_workers: Any) -> int:

@@ -52,3 +52,41 @@ def test_a_failing_slurm_job_is_marked_failed_while_the_others_finish(tmp_path, 
     rows = {r["overrides"].split("optimizer.lr=")[1].split()[0]: r for r in summary(sweep)}
     assert rows["0.001"]["status"] == "ok"
     assert rows["-1"]["status"] == "failed" and "lr" in rows["-1"]["error"]
+
+
+def confusion_total(path) -> int:
+    with open(path, newline="") as fh:
+        return sum(int(v) for row in list(csv.reader(fh))[1:] for v in row[1:])
+
+
+def test_ddp_across_two_slurm_tasks_is_one_run_with_both_ranks_data(tmp_path, tiny_data, slurm_cluster):
+    sweep = tmp_path / "sweep"
+    result = submit(slurm_cluster, *ONE_EPOCH, f"paths.data_dir={tiny_data}", "accelerator=cpu",
+                    "trainer.strategy=ddp", "trainer.devices=2", "data.batch_size=8", f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    [job] = job_folders(sweep)  # one run folder for the two tasks
+    logs = sorted(p.name for p in (sweep / ".submitit").glob("*/*_log.out"))
+    assert len(logs) == 2 and logs[0].endswith("_0_log.out") and logs[1].endswith("_1_log.out")  # SLURM's 2 tasks
+    assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in next(
+        (sweep / ".submitit").glob("*/*_1_log.err")).read_text()  # Lightning took SLURM's tasks as its ranks
+    metrics = json.loads((job / "metrics.json").read_text())
+    assert metrics["status"] == "ok" and metrics["epochs"] == 1
+    assert not (job / "metrics_failed.json").exists()
+    assert sorted(p.name for p in (job / "checkpoints").iterdir() if not p.name.startswith(".")) == sorted(
+        [metrics["best_checkpoint"].rsplit("/", 1)[-1], "last.ckpt"])
+    assert confusion_total(job / "confusion_val.csv") == 40 and confusion_total(job / "confusion_test.csv") == 40
+
+
+def test_a_job_whose_tasks_are_not_the_runs_devices_is_refused_before_training(tmp_path, tiny_data, slurm_cluster):
+    sweep = tmp_path / "sweep"
+    result = submit(slurm_cluster, *ONE_EPOCH, f"paths.data_dir={tiny_data}", "accelerator=cpu",
+                    "trainer.strategy=ddp", "trainer.devices=2", "hydra.launcher.tasks_per_node=1",
+                    f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 1
+    [row] = summary(sweep)
+    assert row["status"] == "failed" and row["error"] == (
+        "this SLURM job runs 1 task(s), but trainer.devices=2 x trainer.num_nodes=1 asks for 2 process(es): give "
+        "the job one task per device (hydra.launcher.tasks_per_node=trainer.devices, its default) or change "
+        "trainer.devices")
+    [job] = job_folders(sweep)
+    assert not (job / "checkpoints").exists()  # refused before training
