@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from cifar import metric_names as M
 from cifar.callbacks import TargetAccuracyCallback
@@ -33,6 +34,7 @@ from cifar.training.devices import describe_machine
 from cifar.training.factory import apply_global_speed_settings, build, build_module, build_trainer
 from cifar.training.precision import resolve_precision
 from cifar.training.preflight import check_run
+from cifar.training.slurm import requeued_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     metrics: dict[str, Any] = {"status": "failed", "optimized_metric": cfg.get("optimized_metric")}
     trainer = None
     try:
+        resume_if_requeued(cfg)
         check_run(cfg)
         resolve_precision(cfg)
         apply_global_speed_settings(cfg)
@@ -78,6 +81,17 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         metrics[M.VAL_ACC_BEST], metrics[M.TEST_ACC], metrics["epochs"], metrics["fit_seconds"], cfg.paths.output_dir,
     )
     return metrics
+
+
+def resume_if_requeued(cfg: DictConfig) -> None:
+    """A SLURM job requeued before its time limit or on preemption resumes from its run's last.ckpt."""
+    if cfg.get("ckpt_path"):
+        return
+    last = requeued_checkpoint(cfg.paths.output_dir, dict(os.environ))
+    if last is not None:
+        log.info("requeued SLURM job (restart %s): resuming from %s", os.environ.get("SLURM_RESTART_COUNT"), last)
+        with open_dict(cfg):
+            cfg.ckpt_path = str(last)
 
 
 def start_sessions(cfg: DictConfig, trainer: L.Trainer) -> None:

@@ -145,6 +145,16 @@ class SlurmCluster:
             time.sleep(0.2)
         raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}: see {self.root}/*.log")
 
+    def call(self, *command: str, timeout: float = 10) -> subprocess.CompletedProcess:
+        """A client command (``scancel``, ``scontrol``, ...) against this cluster."""
+        return self._call(*command, timeout=timeout)
+
+    def jobs(self) -> list[str]:
+        return self._call("squeue", "-h", "-o", "%i").stdout.split()
+
+    def job_state(self, job: str) -> str:
+        return self._call("squeue", "-h", "-j", job, "-o", "%T").stdout.strip()
+
     def idle(self) -> bool:
         result = self._call("sinfo", "-h", "-N", "-o", "%T", timeout=5)
         return result.returncode == 0 and result.stdout.strip().rstrip("*") == "idle"
@@ -169,7 +179,7 @@ if __name__ == "__main__":
     print(f"idle after {time.time() - started:.1f} s in {cluster.root}")
     try:
         t = time.time()
-        result = cluster._call("srun", "-n2", "hostname")
+        result = cluster.call("srun", "-n2", "hostname")
         print(result.stdout.strip(), result.stderr.strip(), f"({time.time() - t:.2f} s)")
     finally:
         cluster.stop()

@@ -7,6 +7,8 @@ depend on one another (a precision Lightning has no name for, callbacks the trai
 
 from __future__ import annotations
 
+import os
+
 import functools
 import inspect
 from typing import Any
@@ -22,6 +24,7 @@ from cifar.callbacks import LearningRateCallback
 from cifar.errors import CifarError, ConfigError
 from cifar.training.module import ImageClassifier
 from cifar.training.precision import precision_plugins
+from cifar.training.slurm import cluster_plugins
 
 
 def build(node: DictConfig, what: str, **kwargs: Any) -> Any:
@@ -92,11 +95,12 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
     if not cfg.trainer.get("enable_checkpointing", True):
         unwanted.append(ModelCheckpoint)
     callbacks = [c for c in callbacks if not isinstance(c, tuple(unwanted))]
-    extra = precision_plugins(str(cfg.trainer.get("precision")))
-    if not extra:
+    precision = precision_plugins(str(cfg.trainer.get("precision")))
+    environment = cluster_plugins(dict(os.environ))  # (in a SLURM job: requeue left to the launcher)
+    if not precision and not environment:
         return build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
     # a precision Lightning has no name for: its plugin joins the configured ones, and the
     # Trainer's own precision argument stays unset (Lightning refuses both)
-    plugins = [build(node, "trainer.plugins") for node in cfg.trainer.get("plugins") or []] + extra
-    return build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False, precision=None,
-                 plugins=plugins)
+    plugins = [build(node, "trainer.plugins") for node in cfg.trainer.get("plugins") or []] + precision + environment
+    return build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False, plugins=plugins,
+                 **({"precision": None} if precision else {}))

@@ -9,6 +9,7 @@ still be set outright (``hydra.launcher.gpus_per_node=2``).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from cifar.errors import ConfigError, is_int
@@ -56,3 +57,31 @@ def check_job_tasks(devices: Any, num_nodes: Any, environ: dict[str, str]) -> No
 def slurm_cpus(num_workers: Any) -> int:
     """CPUs per task: the training process and its data-loader workers."""
     return 1 + (num_workers if is_int(num_workers, 0) else 0)
+
+
+# -- time limits and preemption --------------------------------------------------------------------
+# One mechanism owns the signal: submitit's (the launcher's). Before the time limit (USR2, signal_delay_s
+# ahead) or on preemption it requeues the job with the same arguments; the requeued job finds its run's
+# last.ckpt and resumes from it, at an epoch's end, so exactly (as a resume after a kill). Lightning's own
+# SLURM auto-requeue (USR1, a mid-epoch checkpoint) is switched off, so the two never both requeue.
+
+
+def in_batch_job(environ: dict[str, str]) -> bool:
+    return "SLURM_JOB_ID" in environ and environ.get("SLURM_JOB_NAME") not in ("bash", "interactive")
+
+
+def cluster_plugins(environ: dict[str, str]) -> list[Any]:
+    """Inside a SLURM batch job: Lightning's SLURM environment, without its auto-requeue."""
+    if not in_batch_job(environ) or "SLURM_NTASKS" not in environ:
+        return []
+    from lightning.pytorch.plugins.environments import SLURMEnvironment
+
+    return [SLURMEnvironment(auto_requeue=False)]
+
+
+def requeued_checkpoint(output_dir: str | Path, environ: dict[str, str]) -> Path | None:
+    """The checkpoint a requeued SLURM job resumes from: its run's last.ckpt, once the job has restarted."""
+    if not in_batch_job(environ) or int(environ.get("SLURM_RESTART_COUNT", "0") or 0) < 1:
+        return None
+    last = Path(output_dir) / "checkpoints" / "last.ckpt"
+    return last if last.is_file() else None

@@ -90,3 +90,40 @@ def test_a_job_whose_tasks_are_not_the_runs_devices_is_refused_before_training(t
         "trainer.devices")
     [job] = job_folders(sweep)
     assert not (job / "checkpoints").exists()  # refused before training
+
+
+def test_a_signalled_job_is_requeued_and_resumes_to_the_uninterrupted_runs_figures(tmp_path, tiny_data, slurm_cluster):
+    """The warning before the time limit (or a preemption): submitit requeues the job, which resumes from its
+    run's last.ckpt and ends with the figures of a run that was never interrupted."""
+    import time
+
+    args = [*ONE_EPOCH, f"paths.data_dir={tiny_data}", "data.batch_size=8", "trainer.max_epochs=4"]
+    plain = submit(slurm_cluster, *args, f"hydra.sweep.dir={tmp_path / 'plain'}")
+    assert plain.returncode == 0, plain.stderr[-3000:]
+    sweep = tmp_path / "signalled"
+    command = [sys.executable, "-m", "cifar.train", "-m", "hydra/launcher=slurm", "hydra.launcher.partition=debug",
+               "hydra.launcher.mem_gb=1", *args, f"hydra.sweep.dir={sweep}"]
+    submitter = subprocess.Popen(command, cwd=ROOT, env=slurm_cluster.env(), stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while not list(sweep.glob("*/checkpoints/last.ckpt")) and time.time() < deadline:  # an epoch is done
+            time.sleep(0.2)
+        job = slurm_cluster.jobs()[0]
+        slurm_cluster.call("scancel", "--signal=USR2", job)  # what SLURM sends signal_delay_s before the limit
+        while slurm_cluster.job_state(job) not in ("PENDING", "") and time.time() < deadline:
+            time.sleep(0.2)
+        # SLURM holds a requeued job for a while before it may start again: start it now
+        slurm_cluster.call("scontrol", "update", f"jobid={job}", "StartTime=now")
+        out, err = submitter.communicate(timeout=180)
+    finally:
+        submitter.kill()
+    assert submitter.returncode == 0, err[-3000:]
+    [run] = job_folders(sweep)
+    assert "requeued SLURM job (restart 1): resuming from" in (run / "train.log").read_text()
+    resumed = json.loads((run / "metrics.json").read_text())
+    [uninterrupted] = [json.loads((j / "metrics.json").read_text()) for j in job_folders(tmp_path / "plain")]
+    assert resumed["status"] == "ok" and resumed["epochs"] == 4
+    for name in ("val/acc_best", "val/loss", "test/acc", "test/loss"):
+        assert resumed[name] == pytest.approx(uninterrupted[name], abs=1e-6), name
+    assert len(summary(sweep)) == 1  # one row for the job, requeued or not
