@@ -40,8 +40,11 @@ def slurm_cluster():
     (.ci/run installs the packages), where they fail instead."""
     import os
 
-    from slurm_cluster import SlurmCluster, missing_programs
+    from slurm_cluster import ExistingCluster, SlurmCluster, missing_programs
 
+    if os.environ.get("CIFAR_SLURM_CONF"):  # a real cluster instead (docs/slurm.md)
+        yield ExistingCluster(os.environ["CIFAR_SLURM_CONF"], os.environ.get("CIFAR_SLURM_PARTITION", "debug")).start()
+        return
     missing = missing_programs()
     reason = (f"SLURM programs missing: {', '.join(missing)} (apt-get install slurmctld slurmd slurm-client munge)"
               if missing else "the private SLURM cluster runs its daemons as root" if os.geteuid() != 0 else "")

@@ -12,6 +12,7 @@ Every client call needs ``SLURM_CONF``: :meth:`SlurmCluster.env` gives it. As a 
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import signal
@@ -54,6 +55,8 @@ def memory_mb() -> int:
 
 
 class SlurmCluster:
+    partition = PARTITION
+
     def __init__(self, root: Path | None = None, cpus: int | None = None):
         self.root = Path(root or tempfile.mkdtemp(prefix="slurm-"))
         self.root.chmod(0o700)
@@ -150,7 +153,8 @@ class SlurmCluster:
         return self._call(*command, timeout=timeout)
 
     def jobs(self) -> list[str]:
-        return self._call("squeue", "-h", "-o", "%i").stdout.split()
+        """This user's jobs, oldest first."""
+        return self._call("squeue", "-h", "-u", getpass.getuser(), "-o", "%i", "--sort=i").stdout.split()
 
     def job_state(self, job: str) -> str:
         return self._call("squeue", "-h", "-j", job, "-o", "%T").stdout.strip()
@@ -171,6 +175,23 @@ class SlurmCluster:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(grace)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+class ExistingCluster(SlurmCluster):
+    """A cluster that runs already: ``$CIFAR_SLURM_CONF`` (its slurm.conf) and ``$CIFAR_SLURM_PARTITION``."""
+
+    def __init__(self, conf: str, partition: str):
+        self.conf = Path(conf)
+        self.partition = partition
+        self.processes = {}
+
+    def start(self, timeout: float = 30) -> "ExistingCluster":
+        if self._call("sinfo", "-h", "-p", self.partition).returncode != 0:
+            raise RuntimeError(f"CIFAR_SLURM_CONF={self.conf}: sinfo does not answer for partition {self.partition}")
+        return self
+
+    def stop(self, grace: float = 5) -> None:
+        pass
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ ONE_EPOCH = [*TINY_RUN, "trainer.max_epochs=1", "logger=none"]
 def submit(cluster, *args: str, timeout: int = 240) -> subprocess.CompletedProcess:
     """``python -m cifar.train -m hydra/launcher=slurm args...`` against the cluster, from the project root."""
     return subprocess.run([sys.executable, "-m", "cifar.train", "-m", "hydra/launcher=slurm",
-                           "hydra.launcher.partition=debug", "hydra.launcher.mem_gb=1", *args],
+                           f"hydra.launcher.partition={cluster.partition}", "hydra.launcher.mem_gb=1", *args],
                           cwd=ROOT, env=cluster.env(), capture_output=True, text=True, timeout=timeout)
 
 
@@ -101,7 +101,8 @@ def test_a_signalled_job_is_requeued_and_resumes_to_the_uninterrupted_runs_figur
     plain = submit(slurm_cluster, *args, f"hydra.sweep.dir={tmp_path / 'plain'}")
     assert plain.returncode == 0, plain.stderr[-3000:]
     sweep = tmp_path / "signalled"
-    command = [sys.executable, "-m", "cifar.train", "-m", "hydra/launcher=slurm", "hydra.launcher.partition=debug",
+    command = [sys.executable, "-m", "cifar.train", "-m", "hydra/launcher=slurm",
+               f"hydra.launcher.partition={slurm_cluster.partition}",
                "hydra.launcher.mem_gb=1", *args, f"hydra.sweep.dir={sweep}"]
     submitter = subprocess.Popen(command, cwd=ROOT, env=slurm_cluster.env(), stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True)
@@ -109,7 +110,7 @@ def test_a_signalled_job_is_requeued_and_resumes_to_the_uninterrupted_runs_figur
         deadline = time.time() + 120
         while not list(sweep.glob("*/checkpoints/last.ckpt")) and time.time() < deadline:  # an epoch is done
             time.sleep(0.2)
-        job = slurm_cluster.jobs()[0]
+        job = slurm_cluster.jobs()[-1]
         slurm_cluster.call("scancel", "--signal=USR2", job)  # what SLURM sends signal_delay_s before the limit
         while slurm_cluster.job_state(job) not in ("PENDING", "") and time.time() < deadline:
             time.sleep(0.2)
@@ -127,3 +128,14 @@ def test_a_signalled_job_is_requeued_and_resumes_to_the_uninterrupted_runs_figur
     for name in ("val/acc_best", "val/loss", "test/acc", "test/loss"):
         assert resumed[name] == pytest.approx(uninterrupted[name], abs=1e-6), name
     assert len(summary(sweep)) == 1  # one row for the job, requeued or not
+
+
+def test_an_optuna_search_runs_its_trials_as_slurm_jobs(tmp_path, tiny_data, slurm_cluster):
+    sweep = tmp_path / "search"
+    result = submit(slurm_cluster, *ONE_EPOCH, f"paths.data_dir={tiny_data}", "hparams_search=smallnet_optuna",
+                    "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2", f"hydra.sweep.dir={sweep}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [r["status"] for r in summary(sweep)] == ["ok", "ok"]
+    assert len(list((sweep / ".submitit").glob("*/*_log.out"))) == 2  # each trial a SLURM job
+    best = (sweep / "optimization_results.yaml").read_text()
+    assert "best_params:" in best and "optimizer.lr:" in best
