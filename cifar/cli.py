@@ -30,8 +30,9 @@ log = logging.getLogger(__name__)
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
-# noise under torch >= 2.10 from Lightning's pytree helper; says nothing about the run
-QUIET_WARNINGS = (r".*isinstance\(treespec, LeafSpec\).*",)
+# noise under torch >= 2.10 from Lightning's pytree helper, and Lightning's hint to prefix `srun` on any machine
+# that has it (SLURM jobs go through hydra/launcher=slurm): they say nothing about the run
+QUIET_WARNINGS = (r".*isinstance\(treespec, LeafSpec\).*", r"The `srun` command is available on your system")
 # overrides a run name leaves out: where the run reads and writes, what it shows while it runs
 NOT_IN_NAME = NOT_RECIPE - {"seed"}
 NAME_LENGTH = 160  # characters (a folder name may have 255)
