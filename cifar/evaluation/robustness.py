@@ -89,7 +89,7 @@ def run_benchmark(source, names: Sequence[str], severities: Sequence[int],
         "mean_accuracy": means,
         "mean_corruption_accuracy": statistics.mean(means.values()),
         "worst": {"corruption": worst, "mean_accuracy": means[worst]},
-        # what "all" could not include (the generated set lacks four)
+        # what "all" could not include (the generated set lacks five)
         "left_out": {} if isinstance(source, OfficialSet) or tuple(names) != generated.GENERATED
         else dict(generated.LEFT_OUT),
     }

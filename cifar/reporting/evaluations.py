@@ -57,7 +57,7 @@ def row(path: Path) -> dict[str, Any]:
         "epoch": report.get("epoch"),
         "tta": report.get("tta"),
         "test acc": report.get(M.TEST_ACC),
-        "ECE": report.get(M.TEST_ECE),
+        "ECE": (calibration.get("before") or {}).get("ece", report.get(M.TEST_ECE)),  # (on the images "after" is on)
         "ECE after T": (calibration.get("after") or {}).get("ece"),
         "temperature": calibration.get("temperature"),
         "NLL": (calibration.get("before") or {}).get("nll"),

@@ -22,8 +22,8 @@ def _device_count(devices: Any, accelerator: str) -> int:
         return devices
     if isinstance(devices, str) and devices.isdigit() and int(devices) >= 1:
         return int(devices)
-    raise ConfigError(f"trainer.devices={devices!r}: a SLURM job needs a number of devices (e.g. trainer.devices=2), "
-                      f"not {devices!r}, to ask the cluster for them (accelerator {accelerator})")
+    raise ConfigError(f"trainer.devices={devices!r}: a SLURM job needs a number of devices (e.g. trainer.devices=2) "
+                      f"to ask the cluster for them (accelerator {accelerator})")
 
 
 def slurm_gpus(accelerator: str, devices: Any) -> int | None:
@@ -42,7 +42,7 @@ def check_job_tasks(devices: Any, num_nodes: Any, environ: dict[str, str]) -> No
     """Inside a SLURM job, the job's tasks must be the run's processes, one per device on every node:
     otherwise Lightning starts its own processes inside the job (which breaks it), or every task trains
     the same run."""
-    if "SLURM_NTASKS" not in environ or environ.get("SLURM_JOB_NAME") in ("bash", "interactive"):
+    if not in_batch_job(environ) or "SLURM_NTASKS" not in environ:
         return  # not a batch job (an interactive shell on a node is a machine like any other)
     if not (is_int(devices, 1) and is_int(num_nodes, 1)):
         return
@@ -56,7 +56,7 @@ def check_job_tasks(devices: Any, num_nodes: Any, environ: dict[str, str]) -> No
 
 def slurm_cpus(num_workers: Any) -> int:
     """CPUs per task: the training process and its data-loader workers."""
-    return 1 + (num_workers if is_int(num_workers, 0) else 0)
+    return 1 + int(num_workers)  # (the datamodule checks data.num_workers)
 
 
 # -- time limits and preemption --------------------------------------------------------------------
