@@ -121,6 +121,10 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if calibrate == "temperature" and not holdout and not datamodule.val_size:
         raise ConfigError("calibrate=temperature fits on the run's validation split, and this run has none "
                           "(data.val_size=0): hold out test images for it with calibration.test_holdout=N")
+    if holdout:  # refused before any image is tested
+        datamodule.setup("test")
+        images = len(datamodule.test_set)
+        check_range("calibration.test_holdout", holdout, holdout < images, f"fewer than the {images} test images")
     confusion = ConfusionMatrixCallback(out)
     collector = TestOutputsCallback()
     trainer = test_trainer(device, precision, out, [confusion, collector])
@@ -180,8 +184,6 @@ def test_trainer(device, precision: str, out: Path, callbacks: list) -> L.Traine
 def split_holdout(outputs, targets, holdout: int):
     """``holdout`` test images drawn at random (a fixed draw) to fit the temperature on; the others are
     reported. Returns the reported outputs and targets, the fitting ones, and where the fit was made."""
-    if holdout >= len(targets):
-        raise ConfigError(f"calibration.test_holdout={holdout} must be smaller than the {len(targets)} test images")
     import torch
 
     order = torch.randperm(len(targets), generator=torch.Generator().manual_seed(HOLDOUT_SEED))

@@ -7,14 +7,13 @@ the mean corruption accuracy and the worst corruption, with the corrupted set's 
 
 from __future__ import annotations
 
-import glob
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from cifar import metric_names as M
-from cifar.reporting.results import ReportError, is_run, natural_order, read_run
+from cifar.reporting.results import ReportError, expand_paths, is_run, natural_order, read_run
 
 EVALUATION_FILE = "evaluation.json"
 
@@ -22,15 +21,12 @@ EVALUATION_FILE = "evaluation.json"
 def find_evaluations(paths: Iterable[str | Path]) -> list[Path]:
     """``evaluation.json`` files: each path (globs expanded) is an evaluate output folder or holds some."""
     found: list[Path] = []
-    for given in paths:
-        for match in map(Path, sorted(glob.glob(str(given))) or [str(given)]):
-            if not match.exists():
-                raise ReportError(f"{match}: no such file or folder")
-            here = [match / EVALUATION_FILE] if (match / EVALUATION_FILE).is_file() else sorted(
-                match.rglob(EVALUATION_FILE), key=natural_order)
-            if not here:
-                raise ReportError(f"{match}: holds no {EVALUATION_FILE} (the output of python -m cifar.evaluate)")
-            found += here
+    for match in expand_paths(paths):
+        here = [match / EVALUATION_FILE] if (match / EVALUATION_FILE).is_file() else sorted(
+            match.rglob(EVALUATION_FILE), key=natural_order)
+        if not here:
+            raise ReportError(f"{match}: holds no {EVALUATION_FILE} (the output of python -m cifar.evaluate)")
+        found += here
     return list(dict.fromkeys(found))
 
 

@@ -77,23 +77,30 @@ def is_run(folder: Path) -> bool:
     return config.is_file() and {"model", "trainer"} <= set(OmegaConf.load(config).keys())
 
 
+def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """The given paths with glob patterns expanded (in name order); a path that matches nothing is an error."""
+    expanded: list[Path] = []
+    for given in paths:
+        for match in map(Path, sorted(glob.glob(str(given))) or [str(given)]):
+            if not match.exists():
+                raise ReportError(f"{match}: no such file or folder")
+            expanded.append(match)
+    return expanded
+
+
 def find_runs(paths: Iterable[str | Path]) -> list[Path]:
     """Run folders: each path (glob patterns expanded) is a run, or a folder searched for runs below it."""
     found: list[Path] = []
-    for given in paths:
-        matches = sorted(glob.glob(str(given))) or [str(given)]
-        for match in map(Path, matches):
-            if not match.exists():
-                raise ReportError(f"{match}: no such file or folder")
-            if is_run(match):
-                found.append(match)
-                continue
-            below = sorted({p for p in {q.parent.parent for q in match.rglob(".hydra/config.yaml")} |
-                            {q.parent for q in match.rglob(METRICS_FILE)} if is_run(p)}, key=natural_order)
-            below = [p for p in below if not any(q != p and q in p.parents for q in below)]  # not inside another run
-            if not below:
-                raise ReportError(f"{match}: not a run folder (no {METRICS_FILE} or .hydra/) and holds no runs")
-            found += below
+    for match in expand_paths(paths):
+        if is_run(match):
+            found.append(match)
+            continue
+        below = sorted({p for p in {q.parent.parent for q in match.rglob(".hydra/config.yaml")} |
+                        {q.parent for q in match.rglob(METRICS_FILE)} if is_run(p)}, key=natural_order)
+        below = [p for p in below if not any(q != p and q in p.parents for q in below)]  # not inside another run
+        if not below:
+            raise ReportError(f"{match}: not a run folder (no {METRICS_FILE} or .hydra/) and holds no runs")
+        found += below
     return list(dict.fromkeys(found))
 
 

@@ -189,8 +189,7 @@ class ImageClassifier(L.LightningModule):
 
     def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
-        outputs = self(images).float()
-        return outputs.exp() if self.loss_name == "nll" else outputs.softmax(dim=1)
+        return probabilities(self(images))
 
     # -- optimization -------------------------------------------------------------------------
 

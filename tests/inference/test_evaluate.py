@@ -144,6 +144,11 @@ def test_a_run_without_a_validation_split_needs_held_out_test_images_to_calibrat
     result = run_cli("evaluate", ckpt, "calibration.test_holdout=15", f"hydra.run.dir={tmp_path / 'alone'}")
     assert result.returncode == 2 and "error: calibration.test_holdout=15 holds test images out for " \
         "calibrate=temperature, which is not set" in result.stderr
+    result = run_cli("evaluate", ckpt, "calibrate=temperature", "calibration.test_holdout=40",
+                     f"hydra.run.dir={tmp_path / 'all'}")
+    assert result.returncode == 2 and "error: calibration.test_holdout=40 is out of range: expected fewer than the " \
+        "40 test images" in result.stderr
+    assert not (tmp_path / "all" / "evaluation.json").exists()
 
 
 def test_each_corruption_cell_is_the_test_step_on_those_images(tmp_path, runs, tiny_data):
