@@ -72,13 +72,13 @@ def _f(value: Any, fmt: str) -> str:
 
 
 def markdown(rows: Sequence[dict[str, Any]]) -> str:
-    lines = ["| recipe | test acc | ECE | ECE after T (T) | NLL, after T | mean corruption acc | worst corruption |",
-             "|---|---:|---:|---:|---:|---:|---|"]
+    lines = ["| recipe | TTA | test acc | ECE | ECE after T (T) | NLL, after T | mean corruption acc | worst corruption |",
+             "|---|---|---:|---:|---:|---:|---:|---|"]
     for r in sorted(rows, key=lambda r: -(r["test acc"] or 0)):
         worst = "-" if r["worst corruption"] is None else f"{r['worst corruption']} ({r['worst acc']:.2%})"
         temperature = f" ({r['temperature']:.2f})" if r["temperature"] is not None else ""
         lines.append(" | ".join([
-            f"| `{r['recipe']}`", _f(r["test acc"], "{:.2%}"), _f(r["ECE"], "{:.4f}"),
+            f"| `{r['recipe']}`", r["tta"] or "-", _f(r["test acc"], "{:.2%}"), _f(r["ECE"], "{:.4f}"),
             _f(r["ECE after T"], "{:.4f}") + temperature,
             _f(r["NLL"], "{:.3f}") + (f", {r['NLL after T']:.3f}" if r["NLL after T"] is not None else ""),
             _f(r["mean corruption acc"], "{:.2%}") + (f" ({r['corruptions']})" if r["corruptions"] else ""),

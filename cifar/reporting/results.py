@@ -24,6 +24,7 @@ from omegaconf import OmegaConf
 
 from cifar import metric_names as M
 from cifar.errors import CifarError, is_number
+from cifar.reporting.write_ups import reported_for
 
 METRICS_FILE = "metrics.json"
 # keys that say where a run reads and writes, which seed it drew, or what it shows while it runs:
@@ -56,16 +57,21 @@ class RunResult:
         return " ".join(kept) or "(defaults)"
 
     @property
-    def seconds_per_epoch(self) -> float | None:
-        """The median epoch time of ``curves.csv`` (training and validation), else fit time over epochs."""
+    def epoch_seconds(self) -> list[float]:
+        """Each epoch's time (training and validation) from ``curves.csv``, else the fit time over epochs."""
         curves = self.folder / "curves.csv"
         if curves.is_file():
             with open(curves, newline="") as fh:
                 seconds = [float(row["seconds"]) for row in csv.DictReader(fh) if row.get("seconds")]
             if seconds:
-                return statistics.median(seconds)
+                return seconds
         epochs, fit = self.metrics.get("epochs"), self.metrics.get("fit_seconds")
-        return fit / epochs if epochs and fit else None
+        return [fit / epochs] if epochs and fit else []
+
+    @property
+    def seconds_per_epoch(self) -> float | None:
+        """The median epoch time: a few epochs slowed by other work on the machine do not move it."""
+        return statistics.median(self.epoch_seconds) if self.epoch_seconds else None
 
 
 def is_run(folder: Path) -> bool:
@@ -170,9 +176,15 @@ class Group:
         row["epochs"] = [r.metrics.get("epochs") for r in self.finished]
         per_epoch = [s for s in (r.seconds_per_epoch for r in self.finished) if s is not None]
         row["seconds per epoch"] = statistics.mean(per_epoch) if per_epoch else None
+        # the fastest epoch of any run: near the machine's own speed where other work slowed most epochs
+        row["fastest epoch seconds"] = min((min(r.epoch_seconds) for r in self.finished if r.epoch_seconds),
+                                           default=None)
         row["target reached (epoch)"] = [r.metrics.get("target_reached_epoch") for r in self.finished
                                          if r.metrics.get("target_acc") is not None]
         row["seeds"] = [(r.config or {}).get("seed") for r in self.finished]
+        reported = reported_for(self.runs[0].overrides)
+        row["write-up"] = reported.words if reported else None
+        row["gap (points)"] = reported.gap(row[f"{reported.metric} mean"]) if reported else None
         row["runs"] = [str(r.folder) for r in self.runs]
         return row
 
@@ -227,25 +239,30 @@ def markdown(groups: Sequence[Group]) -> str:
     ECE has a column where some run logged it (runs made before it existed did not)."""
     rows = sorted((g.summary() for g in groups), key=lambda r: -(r[f"{M.TEST_ACC} mean"] or -1.0))
     ece = any(r[f"{M.TEST_ECE} mean"] is not None for r in rows)
+    write_up = any(r["write-up"] for r in rows)
     lines = [
         "| recipe | precision | machine | n | test acc, mean ± std | test acc per run | best val acc | test loss "
-        + ("| test ECE " if ece else "") + "| epochs | s / epoch | failed |",
-        "|---|---|---|---:|---:|---|---:|---:|" + ("---:|" if ece else "") + "---|---:|---:|",
+        + ("| test ECE " if ece else "") + "| epochs | s / epoch (fastest) | failed "
+        + ("| write-up (official files) | gap |" if write_up else "|"),
+        "|---|---|---|---:|---:|---|---:|---:|" + ("---:|" if ece else "") + "---|---:|---:|"
+        + ("---|---:|" if write_up else ""),
     ]
     for r in rows:
         epochs = sorted(set(r["epochs"]))
         reached = f" (val target at {_list(r['target reached (epoch)'])})" if r["target reached (epoch)"] else ""
-        lines.append(" | ".join([
-            f"| `{r['recipe']}`", r["precision"] or "-", r["machine"] or "-", str(r["n"]),
+        lines.append("| " + " | ".join([
+            f"`{r['recipe']}`", r["precision"] or "-", r["machine"] or "-", str(r["n"]),
             _pct(r[f"{M.TEST_ACC} mean"], r[f"{M.TEST_ACC} std"]),
-            _list(r[f"{M.TEST_ACC} values"], "{:.2%}"),
+            _list(r[f"{M.TEST_ACC} values"], "{:.2%}") or "-",
             _pct(r[f"{M.VAL_ACC_BEST} mean"], r[f"{M.VAL_ACC_BEST} std"]),
             "-" if r[f"{M.TEST_LOSS} mean"] is None else f"{r[f'{M.TEST_LOSS} mean']:.4f}",
             *(["-" if r[f"{M.TEST_ECE} mean"] is None else f"{r[f'{M.TEST_ECE} mean']:.4f}"] if ece else []),
             (_list(epochs) or "-") + reached,
-            "-" if r["seconds per epoch"] is None else f"{r['seconds per epoch']:.1f}",
-            f"{r['failed']} |",
-        ]))
+            "-" if r["seconds per epoch"] is None else f"{r['seconds per epoch']:.1f} ({r['fastest epoch seconds']:.1f})",
+            str(r["failed"]),
+            *([r["write-up"] or "-", "-" if r["gap (points)"] is None else f"{r['gap (points)']:.1f}"]
+              if write_up else []),
+        ]) + " |")
     unfinished = [run for g in groups for run in g.unfinished]
     if unfinished:
         lines += ["", "Not averaged in:", ""]
@@ -257,7 +274,8 @@ def markdown(groups: Sequence[Group]) -> str:
 CSV_COLUMNS = ("recipe", "precision", "machine", "n", "failed", f"{M.TEST_ACC} mean", f"{M.TEST_ACC} std",
                f"{M.TEST_ACC} values", f"{M.VAL_ACC_BEST} mean", f"{M.VAL_ACC_BEST} std", f"{M.TEST_LOSS} mean",
                f"{M.TEST_LOSS} std", f"{M.TEST_ECE} mean", f"{M.TEST_ECE} std", "epochs", "seconds per epoch",
-               "target reached (epoch)", "seeds", "runs")
+               "fastest epoch seconds",
+               "target reached (epoch)", "write-up", "gap (points)", "seeds", "runs")
 
 
 def csv_rows(groups: Sequence[Group]) -> list[list[Any]]:

@@ -209,6 +209,8 @@ def test_the_report_lists_evaluations_with_their_calibration_and_robustness(tmp_
     calibrated = next(line for line in lines if "(1)" in line)  # one corruption
     assert f"{first[M.TEST_ACC]:.2%}" in calibrated and f"{first['calibration']['after']['ece']:.4f}" in calibrated
     assert f"contrast ({first['corruptions']['mean_accuracy']['contrast']:.2%})" in calibrated
+    assert first["tta"] == "flip" and "| flip |" in calibrated  # the run's own TTA, unless told otherwise
+    assert "| none |" in next(line for line in lines if line != calibrated)
     assert "Corrupted images: generated here (albumentations" in result.stdout
     assert (tmp_path / "table.csv").read_text().startswith("recipe,epoch,tta,test acc,ECE,ECE after T")
     result = run_cli("report", "--evaluations", str(tmp_path / "cache"))
