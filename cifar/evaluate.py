@@ -122,6 +122,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError("calibrate=temperature fits on the run's validation split, and this run has none "
                           "(data.val_size=0): hold out test images for it with calibration.test_holdout=N")
     if holdout:  # refused before any image is tested
+        datamodule.prepare_data()  # (downloads, or names what is missing, as trainer.test would)
         datamodule.setup("test")
         images = len(datamodule.test_set)
         check_range("calibration.test_holdout", holdout, holdout < images, f"fewer than the {images} test images")

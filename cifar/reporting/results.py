@@ -17,6 +17,7 @@ import re
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -56,22 +57,23 @@ class RunResult:
         kept = [o for o in self.overrides if o.lstrip("+~").split("=")[0].split(".")[-1] not in NOT_RECIPE]
         return " ".join(kept) or "(defaults)"
 
-    @property
-    def epoch_seconds(self) -> list[float]:
-        """Each epoch's time (training and validation) from ``curves.csv``, else the fit time over epochs."""
+    @cached_property
+    def epoch_times(self) -> list[float]:
+        """Each epoch's seconds (training and validation), from ``curves.csv``; none without it."""
         curves = self.folder / "curves.csv"
-        if curves.is_file():
-            with open(curves, newline="") as fh:
-                seconds = [float(row["seconds"]) for row in csv.DictReader(fh) if row.get("seconds")]
-            if seconds:
-                return seconds
-        epochs, fit = self.metrics.get("epochs"), self.metrics.get("fit_seconds")
-        return [fit / epochs] if epochs and fit else []
+        if not curves.is_file():
+            return []
+        with open(curves, newline="") as fh:
+            return [float(row["seconds"]) for row in csv.DictReader(fh) if row.get("seconds")]
 
     @property
-    def seconds_per_epoch(self) -> float | None:
-        """The median epoch time: a few epochs slowed by other work on the machine do not move it."""
-        return statistics.median(self.epoch_seconds) if self.epoch_seconds else None
+    def median_epoch_seconds(self) -> float | None:
+        """The median epoch time (a few epochs slowed by other work on the machine do not move it), else
+        the fit time over the epochs."""
+        if self.epoch_times:
+            return statistics.median(self.epoch_times)
+        epochs, fit = self.metrics.get("epochs"), self.metrics.get("fit_seconds")
+        return fit / epochs if epochs and fit else None
 
 
 def is_run(folder: Path) -> bool:
@@ -174,16 +176,17 @@ class Group:
             row[f"{name} std"] = statistics.stdev(values) if len(values) > 1 else None
             row[f"{name} values"] = values
         row["epochs"] = [r.metrics.get("epochs") for r in self.finished]
-        per_epoch = [s for s in (r.seconds_per_epoch for r in self.finished) if s is not None]
+        per_epoch = [s for s in (r.median_epoch_seconds for r in self.finished) if s is not None]
         row["seconds per epoch"] = statistics.mean(per_epoch) if per_epoch else None
         # the fastest epoch of any run: near the machine's own speed where other work slowed most epochs
-        row["fastest epoch seconds"] = min((min(r.epoch_seconds) for r in self.finished if r.epoch_seconds),
+        row["fastest epoch seconds"] = min((min(r.epoch_times) for r in self.finished if r.epoch_times),
                                            default=None)
         row["target reached (epoch)"] = [r.metrics.get("target_reached_epoch") for r in self.finished
                                          if r.metrics.get("target_acc") is not None]
         row["seeds"] = [(r.config or {}).get("seed") for r in self.finished]
-        reported = reported_for(self.runs[0].overrides)
-        row["write-up"] = reported.words if reported else None
+        reported = {reported_for(r.label) for r in self.runs}  # (one, unless --by mixes recipes)
+        reported = reported.pop() if len(reported) == 1 else None
+        row["write-up"] = reported.label if reported else None
         row["gap (points)"] = reported.gap(row[f"{reported.metric} mean"]) if reported else None
         row["runs"] = [str(r.folder) for r in self.runs]
         return row
@@ -243,7 +246,7 @@ def markdown(groups: Sequence[Group]) -> str:
     lines = [
         "| recipe | precision | machine | n | test acc, mean ± std | test acc per run | best val acc | test loss "
         + ("| test ECE " if ece else "") + "| epochs | s / epoch (fastest) | failed "
-        + ("| write-up (official files) | gap |" if write_up else "|"),
+        + ("| write-up (official files) | gap, points |" if write_up else "|"),
         "|---|---|---|---:|---:|---|---:|---:|" + ("---:|" if ece else "") + "---|---:|---:|"
         + ("---|---:|" if write_up else ""),
     ]
@@ -258,7 +261,8 @@ def markdown(groups: Sequence[Group]) -> str:
             "-" if r[f"{M.TEST_LOSS} mean"] is None else f"{r[f'{M.TEST_LOSS} mean']:.4f}",
             *(["-" if r[f"{M.TEST_ECE} mean"] is None else f"{r[f'{M.TEST_ECE} mean']:.4f}"] if ece else []),
             (_list(epochs) or "-") + reached,
-            "-" if r["seconds per epoch"] is None else f"{r['seconds per epoch']:.1f} ({r['fastest epoch seconds']:.1f})",
+            "-" if r["seconds per epoch"] is None else f"{r['seconds per epoch']:.1f}"
+            + ("" if r["fastest epoch seconds"] is None else f" ({r['fastest epoch seconds']:.1f})"),
             str(r["failed"]),
             *([r["write-up"] or "-", "-" if r["gap (points)"] is None else f"{r['gap (points)']:.1f}"]
               if write_up else []),
@@ -274,8 +278,7 @@ def markdown(groups: Sequence[Group]) -> str:
 CSV_COLUMNS = ("recipe", "precision", "machine", "n", "failed", f"{M.TEST_ACC} mean", f"{M.TEST_ACC} std",
                f"{M.TEST_ACC} values", f"{M.VAL_ACC_BEST} mean", f"{M.VAL_ACC_BEST} std", f"{M.TEST_LOSS} mean",
                f"{M.TEST_LOSS} std", f"{M.TEST_ECE} mean", f"{M.TEST_ECE} std", "epochs", "seconds per epoch",
-               "fastest epoch seconds",
-               "target reached (epoch)", "write-up", "gap (points)", "seeds", "runs")
+               "target reached (epoch)", "seeds", "runs", "fastest epoch seconds", "write-up", "gap (points)")
 
 
 def csv_rows(groups: Sequence[Group]) -> list[list[Any]]:

@@ -2,7 +2,9 @@
 puts beside a recipe's mean, with the gap.
 
 Keyed by the ``experiment=`` a run was started with (``conf/experiment/<name>.yaml`` names its
-write-up). Recipes whose write-ups report no accuracy (deepcnn, smallnet) have no entry.
+write-up); only runs of the recipe as it stands (no overrides but where it runs: accelerator,
+precision, seed, paths) are set beside it. Recipes whose write-ups report no accuracy (deepcnn,
+smallnet, resnet18, the other speedruns) have no entry.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from cifar import metric_names as M
 class Reported:
     metric: str  # the figure the write-up reports: M.TEST_ACC, or M.VAL_ACC_BEST where it gives only that
     value: float  # 0..1
-    words: str  # as the table says it
+    label: str  # as the table says it
 
     def gap(self, ours: float | None) -> float | None:
         """The write-up's figure minus ours, in points (positive: ours is lower)."""
@@ -31,10 +33,14 @@ WRITE_UPS = {
 }
 
 
-def reported_for(overrides: list[str]) -> Reported | None:
-    """The write-up's figure for the recipe a run's command line names (``experiment=<name>``), if any."""
-    for override in overrides:
-        key, _, value = override.lstrip("+").partition("=")
-        if key == "experiment":
-            return WRITE_UPS.get(value)
-    return None
+# overrides that change where a recipe runs, not what it is (seeds and paths are not in a run's label)
+WHERE_IT_RUNS = {"accelerator", "precision"}
+
+
+def reported_for(label: str) -> Reported | None:
+    """The write-up's figure for the recipe a run's label (its overrides without seed and paths) names as
+    ``experiment=<name>``, if the label changes nothing else: a shortened or tuned run is another recipe."""
+    keys = dict(override.lstrip("+~").partition("=")[::2] for override in label.split())
+    if "experiment" not in keys or set(keys) - {"experiment"} - WHERE_IT_RUNS:
+        return None
+    return WRITE_UPS.get(keys["experiment"])

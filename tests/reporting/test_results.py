@@ -99,10 +99,11 @@ def test_the_test_ece_is_averaged_per_recipe_and_has_a_column_only_where_runs_lo
 def test_a_recipe_with_a_write_up_figure_gets_it_and_the_gap_beside_its_mean(tmp_path, sweep):
     assert "write-up" not in report([str(sweep)])  # no experiment= on these runs' command lines
     job = shutil.copytree(job_folders(sweep)[0], tmp_path / "basiccnn")
-    overrides = job / ".hydra" / "overrides.yaml"
-    overrides.write_text(overrides.read_text() + "- experiment=basiccnn\n")
+    (job / ".hydra" / "overrides.yaml").write_text("- experiment=basiccnn\n- seed=1\n- accelerator=cpu\n")
     ours = json.loads((job / "metrics.json").read_text())[M.TEST_ACC]
     table = report([str(job)], csv_file=str(tmp_path / "table.csv"))
-    assert table.splitlines()[0].endswith("| failed | write-up (official files) | gap |")
+    assert table.splitlines()[0].endswith("| failed | write-up (official files) | gap, points |")
     assert table.splitlines()[2].endswith(f"| 0 | 77.63% test | {77.63 - 100 * ours:.1f} |")
     assert float(read_rows(tmp_path / "table.csv")[0]["gap (points)"]) == pytest.approx(77.63 - 100 * ours)
+    (job / ".hydra" / "overrides.yaml").write_text("- experiment=basiccnn\n- trainer.max_epochs=1\n")
+    assert "write-up" not in report([str(job)])  # a shortened recipe is not the write-up's
