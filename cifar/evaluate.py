@@ -34,6 +34,7 @@ from cifar.evaluation import calibration as C
 from cifar.evaluation import robustness
 from cifar.inference.checkpoints import TrainedModel, load_trained_model
 from cifar.inference.tta import check_level
+from cifar.reporting.evaluations import recipe_of
 from cifar.reporting.figures import FILE_DPI, corruption_figure, reliability_figure, save_figure
 from cifar.reporting.files import write_csv, write_json
 from cifar.reporting.tables import per_class_table
@@ -136,6 +137,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     matrix = confusion.last["test"]
     report = {
         "checkpoint": str(trained.path),
+        "recipe": recipe_of(trained.path, run.model._target_),  # (kept: the run folder may move or go)
         "model": run.model._target_,
         "epoch": trained.epoch,
         "images": int(sum(map(sum, matrix))),

@@ -1,4 +1,4 @@
-"""Results tables from finished runs: ``python -m cifar.report PATH... [--csv FILE] [--by KEY,...] [--evaluations]``.
+"""Results tables from finished runs: ``python -m cifar.report PATH... [--csv FILE] [--by KEY,...] [--evaluations] [--records DIR]``.
 
 Each PATH (glob patterns too) is a run folder or a folder holding runs (a sweep, a day, all of
 ``outputs/``). Runs are grouped by recipe: their resolved configs without seeds and paths, so
@@ -11,6 +11,10 @@ names every run that failed or has not finished; ``--csv FILE`` writes the same 
 ``--evaluations``: the PATHs are (or hold) ``cifar.evaluate`` output folders instead, and the table is
 their calibration and robustness: the TTA, test accuracy, ECE before and after temperature scaling, the mean
 corruption accuracy and the worst corruption, one row per evaluation.
+
+``--records DIR``: also copies what the table is built from (each run's ``metrics.json``, ``curves.csv`` and
+Hydra config; each evaluation's ``evaluation.json``) to ``DIR``, keeping each folder's path below the given
+PATH's parent, so that ``python -m cifar.report DIR/...`` prints the same table where the runs are not.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from cifar.cli import fail
 from cifar.errors import CifarError
 from cifar.reporting import evaluations, results
 from cifar.reporting.files import write_csv
+from cifar.reporting.records import copy_records
 
 
 def parser() -> argparse.ArgumentParser:
@@ -32,19 +37,27 @@ def parser() -> argparse.ArgumentParser:
     parse.add_argument("--by", default=None, help="group by these comma-separated config keys, not by recipe")
     parse.add_argument("--evaluations", action="store_true",
                        help="PATHs are cifar.evaluate folders: the calibration and robustness table")
+    parse.add_argument("--records", default=None, metavar="DIR",
+                       help="also copy the small files the table is built from to DIR (no checkpoints or logs)")
     return parse
 
 
-def report(paths: list[str], csv_file: str | None = None, by: str | None = None) -> str:
-    runs = [results.read_run(folder) for folder in results.find_runs(paths)]
+def report(paths: list[str], csv_file: str | None = None, by: str | None = None, records: str | None = None) -> str:
+    folders = results.find_runs(paths)
+    if records:
+        copy_records(folders, paths, results.RUN_RECORD, records)
+    runs = [results.read_run(folder) for folder in folders]
     groups = results.group_runs(runs, by=[k.strip() for k in by.split(",") if k.strip()] if by else None)
     if csv_file:
         write_csv(csv_file, results.CSV_COLUMNS, results.csv_rows(groups))
     return results.markdown(groups)
 
 
-def evaluation_report(paths: list[str], csv_file: str | None = None) -> str:
-    rows = [evaluations.row(path) for path in evaluations.find_evaluations(paths)]
+def evaluation_report(paths: list[str], csv_file: str | None = None, records: str | None = None) -> str:
+    files = evaluations.find_evaluations(paths)
+    if records:
+        copy_records([file.parent for file in files], paths, evaluations.EVALUATION_RECORD, records)
+    rows = [evaluations.row(path) for path in files]
     if csv_file:
         write_csv(csv_file, evaluations.CSV_COLUMNS, evaluations.csv_rows(rows))
     return evaluations.markdown(rows)
@@ -56,9 +69,9 @@ def main(argv: list[str] | None = None) -> None:
         if args.evaluations:
             if args.by:
                 raise CifarError("--by groups training runs; --evaluations lists one row per evaluation")
-            print(evaluation_report(args.paths, args.csv))
+            print(evaluation_report(args.paths, args.csv, args.records))
         else:
-            print(report(args.paths, args.csv, args.by))
+            print(report(args.paths, args.csv, args.by, args.records))
     except CifarError as exc:
         fail(exc)
 

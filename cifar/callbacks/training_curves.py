@@ -14,6 +14,7 @@ from cifar import metric_names as M
 from cifar.errors import check_bool, check_range, is_int
 from cifar.reporting.figures import CARD_INCHES, SMALL, log_figure, save_figure
 from cifar.reporting.files import write_csv
+from cifar.reporting.results import CURVES_FILE
 from cifar.reporting.tensorboard import logging_step, tensorboards
 from cifar.training.param_groups import learning_rates
 
@@ -75,7 +76,7 @@ class TrainingCurvesCallback(L.Callback):
         self.history.append(row)
         if not trainer.is_global_zero:
             return
-        write_csv(self.output_dir / "curves.csv", COLUMNS, ([h.get(c) for c in COLUMNS] for h in self.history))
+        write_csv(self.output_dir / CURVES_FILE, COLUMNS, ([h.get(c) for c in COLUMNS] for h in self.history))
         series = {tag: row[key] for key, tag in EPOCH_SERIES.items() if row[key] is not None}
         series.update({f"epoch/lr_{group}": lr for group, lr in rates.items()})
         for logger in tensorboards(trainer.loggers):

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from cifar import metric_names as M
-from cifar.reporting.results import ReportError, expand_paths, is_run, natural_order, read_run
+from cifar.reporting.results import OVERRIDES_FILE, ReportError, expand_paths, is_run, natural_order, read_run
 
 EVALUATION_FILE = "evaluation.json"
+EVALUATION_RECORD = (EVALUATION_FILE, OVERRIDES_FILE)  # kept by ``cifar.report --evaluations --records``
 
 
 def find_evaluations(paths: Iterable[str | Path]) -> list[Path]:
@@ -30,14 +31,15 @@ def find_evaluations(paths: Iterable[str | Path]) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
-def recipe_of(report: dict[str, Any]) -> str:
-    """The checkpoint's run as cifar.report labels it (its overrides without seed and paths), else its model."""
-    run = Path(report.get("checkpoint", "")).parent.parent
+def recipe_of(checkpoint: str | Path, model: str) -> str:
+    """The checkpoint's run as cifar.report labels it (its overrides without seed and paths, and the seed),
+    else the network's class name."""
+    run = Path(checkpoint).parent.parent
     if run.is_dir() and is_run(run):
         result = read_run(run)
         seed = (result.config or {}).get("seed")
         return result.label + (f", seed {seed}" if seed is not None else "")
-    return str(report.get("model", "?")).rsplit(".", 1)[-1]
+    return model.rsplit(".", 1)[-1]
 
 
 def row(path: Path) -> dict[str, Any]:
@@ -49,7 +51,8 @@ def row(path: Path) -> dict[str, Any]:
     corruptions = report.get("corruptions") or {}
     worst = corruptions.get("worst") or {}
     return {
-        "recipe": recipe_of(report),
+        # (evaluate names the run as it finds it; older files are looked up now, where the run still is)
+        "recipe": report.get("recipe") or recipe_of(report.get("checkpoint", ""), str(report.get("model", "?"))),
         "epoch": report.get("epoch"),
         "tta": report.get("tta"),
         "test acc": report.get(M.TEST_ACC),

@@ -28,6 +28,11 @@ from cifar.errors import CifarError, is_number
 from cifar.reporting.write_ups import reported_for
 
 METRICS_FILE = "metrics.json"
+CURVES_FILE = "curves.csv"
+CONFIG_FILE = ".hydra/config.yaml"
+OVERRIDES_FILE = ".hydra/overrides.yaml"
+# what the report reads of a run: kept by ``cifar.report --records`` (no checkpoints, logs or figures)
+RUN_RECORD = (METRICS_FILE, CURVES_FILE, CONFIG_FILE, OVERRIDES_FILE)
 # keys that say where a run reads and writes, which seed it drew, or what it shows while it runs:
 # not part of its recipe (at any depth of the config)
 NOT_RECIPE = {"seed", "paths", "output_dir", "dirpath", "save_dir", "default_root_dir", "data_dir", "ckpt_path",
@@ -60,7 +65,7 @@ class RunResult:
     @cached_property
     def epoch_times(self) -> list[float]:
         """Each epoch's seconds (training and validation), from ``curves.csv``; none without it."""
-        curves = self.folder / "curves.csv"
+        curves = self.folder / CURVES_FILE
         if not curves.is_file():
             return []
         with open(curves, newline="") as fh:
@@ -81,7 +86,7 @@ def is_run(folder: Path) -> bool:
     the folders of evaluate or predict, whose configs have no model or trainer)."""
     if (folder / METRICS_FILE).is_file():
         return True
-    config = folder / ".hydra" / "config.yaml"
+    config = folder / CONFIG_FILE
     return config.is_file() and {"model", "trainer"} <= set(OmegaConf.load(config).keys())
 
 
@@ -103,7 +108,7 @@ def find_runs(paths: Iterable[str | Path]) -> list[Path]:
         if is_run(match):
             found.append(match)
             continue
-        below = sorted({p for p in {q.parent.parent for q in match.rglob(".hydra/config.yaml")} |
+        below = sorted({p for p in {q.parent.parent for q in match.rglob(CONFIG_FILE)} |
                         {q.parent for q in match.rglob(METRICS_FILE)} if is_run(p)}, key=natural_order)
         below = [p for p in below if not any(q != p and q in p.parents for q in below)]  # not inside another run
         if not below:
@@ -119,7 +124,7 @@ def natural_order(path: Path) -> tuple:
 
 
 def read_run(folder: Path) -> RunResult:
-    overrides_file = folder / ".hydra" / "overrides.yaml"
+    overrides_file = folder / OVERRIDES_FILE
     overrides = [str(o) for o in OmegaConf.load(overrides_file)] if overrides_file.is_file() else []
     metrics_file = folder / METRICS_FILE
     if not metrics_file.is_file():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -215,3 +216,17 @@ def test_the_report_lists_evaluations_with_their_calibration_and_robustness(tmp_
     assert (tmp_path / "table.csv").read_text().startswith("recipe,epoch,tta,test acc,ECE,ECE after T")
     result = run_cli("report", "--evaluations", str(tmp_path / "cache"))
     assert result.returncode == 2 and "holds no evaluation.json (the output of python -m cifar.evaluate)" in result.stderr
+
+
+def test_an_evaluation_names_its_run_after_the_run_folder_is_gone(tmp_path, runs):
+    run = shutil.copytree(runs["default"]["output_dir"], tmp_path / "run")  # (moved, then deleted below)
+    report = evaluate(tmp_path, f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", "tta=none")
+    seed = runs["default"]["config"]["seed"]
+    assert report["recipe"] == f"(defaults), seed {seed}"  # the run's overrides (none here) and its seed
+    result = run_cli("report", "--evaluations", str(tmp_path / "evaluation"), "--records", str(tmp_path / "records"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    shutil.rmtree(run)
+    # no figures or tables (and no .hydra/: this evaluation ran in-process)
+    assert [p.name for p in (tmp_path / "records" / "evaluation").rglob("*") if p.is_file()] == ["evaluation.json"]
+    kept = run_cli("report", "--evaluations", str(tmp_path / "records"))
+    assert kept.returncode == 0 and kept.stdout == result.stdout and f"| `(defaults), seed {seed}` | none |" in kept.stdout

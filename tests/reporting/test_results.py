@@ -107,3 +107,17 @@ def test_a_recipe_with_a_write_up_figure_gets_it_and_the_gap_beside_its_mean(tmp
     assert float(read_rows(tmp_path / "table.csv")[0]["gap (points)"]) == pytest.approx(77.63 - 100 * ours)
     (job / ".hydra" / "overrides.yaml").write_text("- experiment=basiccnn\n- trainer.max_epochs=1\n")
     assert "write-up" not in report([str(job)])  # a shortened recipe is not the write-up's
+
+
+def test_the_records_of_a_table_rebuild_it_without_the_runs(tmp_path, sweep):
+    outputs = shutil.copytree(sweep, tmp_path / "outputs" / "seeds")  # (moved away below: only the records stay)
+    table = report([str(outputs)], records=str(tmp_path / "records"))
+    kept = tmp_path / "records" / "seeds"
+    jobs = [job.name for job in job_folders(outputs)]
+    assert sorted(p.name for p in kept.iterdir()) == sorted(jobs)  # each job keeps its path below the PATH's parent
+    assert sorted(str(p.relative_to(kept / jobs[0])) for p in (kept / jobs[0]).rglob("*") if p.is_file()) == [
+        ".hydra/config.yaml", ".hydra/overrides.yaml", "curves.csv", "metrics.json"]  # no checkpoints, logs, figures
+    shutil.rmtree(outputs)
+    assert report([str(kept)]) == table  # the same figures, the fastest epoch included
+    again = run_cli("report", str(kept), "--records", str(tmp_path / "records"))  # copying onto itself: unchanged
+    assert again.returncode == 0 and again.stdout.strip() == table
