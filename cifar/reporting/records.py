@@ -16,11 +16,10 @@ from cifar.reporting.files import atomic_write_bytes
 from cifar.reporting.results import expand_paths
 
 
-def copy_records(folders: Sequence[Path], given: Sequence[str], names: Sequence[str], dest: str | Path) -> list[Path]:
+def copy_records(folders: Sequence[Path], given: Sequence[str], names: Sequence[str], dest: str | Path) -> None:
     """Copies the files ``names`` (those that exist) of each folder, found under one of the ``given``
-    paths, to ``dest``; returns the folders written."""
+    paths, to ``dest``."""
     roots = [path.resolve() for path in expand_paths(given)]
-    written = []
     for folder in folders:
         folder = folder.resolve()
         root = next(r for r in roots if r == folder or r in folder.parents)
@@ -28,5 +27,3 @@ def copy_records(folders: Sequence[Path], given: Sequence[str], names: Sequence[
         for name in names:
             if (folder / name).is_file():
                 atomic_write_bytes(target / name, (folder / name).read_bytes())
-        written.append(target)
-    return written
