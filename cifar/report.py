@@ -4,8 +4,9 @@ Each PATH (glob patterns too) is a run folder or a folder holding runs (a sweep,
 ``outputs/``). Runs are grouped by recipe: their resolved configs without seeds and paths, so
 runs made on different days or machines land in one row. ``--by model._target_,precision`` groups
 by those config keys instead. Prints a markdown table (mean ± std and n of the test accuracy, the
-values per run, best val accuracy, test loss, epochs, seconds per epoch with the fastest epoch,
-precision, machine, and the write-up's own figure with the gap for a recipe that has one), then
+values per run, best val accuracy, test loss, epochs, precision, the machine and its seconds per epoch
+with the fastest epoch (one of each per machine, with its seeds, where a recipe's runs ran on several),
+and the write-up's own figure with the gap for a recipe that has one), then
 names every run that failed or has not finished; ``--csv FILE`` writes the same table as CSV.
 
 ``--evaluations``: the PATHs are (or hold) ``cifar.evaluate`` output folders instead, and the table is

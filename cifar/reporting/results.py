@@ -174,18 +174,25 @@ class Group:
         row: dict[str, Any] = {"recipe": self.label, "n": len(self.finished), "failed": len(self.unfinished)}
         configs = [r.config for r in self.runs if r.config]
         row["precision"] = ", ".join(sorted({str(c.get("precision")) for c in configs})) or None
-        row["machine"] = "; ".join(sorted({r.metrics["machine"] for r in self.runs if r.metrics.get("machine")})) or None
+        # speed is the machine's: one entry per machine in "machine", "seconds per epoch" and "fastest
+        # epoch seconds", never a mean over runs on different machines
+        machines: dict[str | None, list[RunResult]] = {}
+        for run in self.finished:
+            machines.setdefault(run.metrics.get("machine"), []).append(run)
+        row["machine"] = [m for m in machines if m] or None
+        row["machine seeds"] = [[(r.config or {}).get("seed") for r in runs] for m, runs in machines.items() if m]
         for name in FIGURES:
             values = self.values(name)
             row[f"{name} mean"] = statistics.mean(values) if values else None
             row[f"{name} std"] = statistics.stdev(values) if len(values) > 1 else None
             row[f"{name} values"] = values
         row["epochs"] = [r.metrics.get("epochs") for r in self.finished]
-        per_epoch = [s for s in (r.median_epoch_seconds for r in self.finished) if s is not None]
-        row["seconds per epoch"] = statistics.mean(per_epoch) if per_epoch else None
-        # the fastest epoch of any run: near the machine's own speed where other work slowed most epochs
-        row["fastest epoch seconds"] = min((min(r.epoch_times) for r in self.finished if r.epoch_times),
-                                           default=None)
+        row["seconds per epoch"], row["fastest epoch seconds"] = [], []
+        for runs in machines.values():
+            per_epoch = [s for s in (r.median_epoch_seconds for r in runs) if s is not None]
+            row["seconds per epoch"].append(statistics.mean(per_epoch) if per_epoch else None)
+            # the fastest epoch of any run: near the machine's own speed where other work slowed most epochs
+            row["fastest epoch seconds"].append(min((min(r.epoch_times) for r in runs if r.epoch_times), default=None))
         row["target reached (epoch)"] = [r.metrics.get("target_reached_epoch") for r in self.finished
                                          if r.metrics.get("target_acc") is not None]
         row["seeds"] = [(r.config or {}).get("seed") for r in self.finished]
@@ -242,6 +249,21 @@ def _list(values: Sequence[Any], fmt: str = "{}") -> str:
     return ", ".join("never" if v is None else fmt.format(v) for v in values)
 
 
+def _machines(row: dict[str, Any]) -> str:
+    """The machine a group ran on; where its runs ran on several, each with its seeds (in the order of
+    the speeds beside it)."""
+    if not row["machine"]:
+        return "-"
+    if len(row["machine"]) == 1:
+        return row["machine"][0]
+    return "; ".join(f"{m} (seed{'s' if len(seeds) > 1 else ''} {_list(seeds)})"
+                     for m, seeds in zip(row["machine"], row["machine seeds"]))
+
+
+def _speed(mean: float | None, fastest: float | None) -> str:
+    return "-" if mean is None else f"{mean:.1f}" + ("" if fastest is None else f" ({fastest:.1f})")
+
+
 def markdown(groups: Sequence[Group]) -> str:
     """One row per group (best test accuracy first), then every run that did not finish, named. The test
     ECE has a column where some run logged it (runs made before it existed did not)."""
@@ -259,15 +281,15 @@ def markdown(groups: Sequence[Group]) -> str:
         epochs = sorted(set(r["epochs"]))
         reached = f" (val target at {_list(r['target reached (epoch)'])})" if r["target reached (epoch)"] else ""
         lines.append("| " + " | ".join([
-            f"`{r['recipe']}`", r["precision"] or "-", r["machine"] or "-", str(r["n"]),
+            f"`{r['recipe']}`", r["precision"] or "-", _machines(r), str(r["n"]),
             _pct(r[f"{M.TEST_ACC} mean"], r[f"{M.TEST_ACC} std"]),
             _list(r[f"{M.TEST_ACC} values"], "{:.2%}") or "-",
             _pct(r[f"{M.VAL_ACC_BEST} mean"], r[f"{M.VAL_ACC_BEST} std"]),
             "-" if r[f"{M.TEST_LOSS} mean"] is None else f"{r[f'{M.TEST_LOSS} mean']:.4f}",
             *(["-" if r[f"{M.TEST_ECE} mean"] is None else f"{r[f'{M.TEST_ECE} mean']:.4f}"] if ece else []),
             (_list(epochs) or "-") + reached,
-            "-" if r["seconds per epoch"] is None else f"{r['seconds per epoch']:.1f}"
-            + ("" if r["fastest epoch seconds"] is None else f" ({r['fastest epoch seconds']:.1f})"),
+            "; ".join(_speed(mean, fastest) for mean, fastest in zip(r["seconds per epoch"], r["fastest epoch seconds"]))
+            or "-",
             str(r["failed"]),
             *([r["write-up"] or "-", "-" if r["gap (points)"] is None else f"{r['gap (points)']:.1f}"]
               if write_up else []),
@@ -283,13 +305,14 @@ def markdown(groups: Sequence[Group]) -> str:
 CSV_COLUMNS = ("recipe", "precision", "machine", "n", "failed", f"{M.TEST_ACC} mean", f"{M.TEST_ACC} std",
                f"{M.TEST_ACC} values", f"{M.VAL_ACC_BEST} mean", f"{M.VAL_ACC_BEST} std", f"{M.TEST_LOSS} mean",
                f"{M.TEST_LOSS} std", f"{M.TEST_ECE} mean", f"{M.TEST_ECE} std", "epochs", "seconds per epoch",
-               "target reached (epoch)", "seeds", "runs", "fastest epoch seconds", "write-up", "gap (points)")
+               "target reached (epoch)", "seeds", "runs", "fastest epoch seconds", "write-up", "gap (points)", "machine seeds")
 
 
 def csv_rows(groups: Sequence[Group]) -> list[list[Any]]:
     def cell(value: Any) -> Any:
         if isinstance(value, list):
-            return ";".join("" if v is None else str(v) for v in value)
+            return ";".join("" if v is None else " ".join(map(str, v)) if isinstance(v, list) else str(v)
+                            for v in value)
         return "" if value is None else value
 
     summaries = [g.summary() for g in groups]

@@ -121,3 +121,27 @@ def test_the_records_of_a_table_rebuild_it_without_the_runs(tmp_path, sweep):
     assert report([str(kept)]) == table  # the same figures, the fastest epoch included
     again = run_cli("report", str(kept), "--records", str(tmp_path / "records"))  # copying onto itself: unchanged
     assert again.returncode == 0 and again.stdout.strip() == table
+
+
+def test_runs_of_one_recipe_on_two_machines_get_one_speed_per_machine(tmp_path, sweep):
+    jobs = [j for j in job_folders(sweep) if "optimizer.lr=0.001" in (j / ".hydra" / "overrides.yaml").read_text()]
+    assert len(jobs) == 2
+    copies = [shutil.copytree(job, tmp_path / job.name) for job in jobs]
+    metrics = json.loads((copies[1] / "metrics.json").read_text())
+    (copies[1] / "metrics.json").write_text(json.dumps({**metrics, "machine": "cpu: Other CPU, 2 threads"}))
+    with open(copies[1] / "curves.csv", newline="") as fh:
+        curves = list(csv.DictReader(fh))
+    for row in curves:
+        row["seconds"] = "99.0"
+    with open(copies[1] / "curves.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(curves[0]))
+        writer.writeheader()
+        writer.writerows(curves)
+
+    table = report([str(tmp_path)], csv_file=str(tmp_path / "table.csv"))
+    (line,) = [line for line in table.splitlines() if line.startswith("| `")]
+    seed = json.loads((copies[1] / "metrics.json").read_text())["config"]["seed"]
+    assert f"cpu: Other CPU, 2 threads (seed {seed})" in line and "| 2 |" in line  # one row, both seeds averaged
+    assert "; 99.0 (99.0) |" in line  # the other machine's speed stands beside the first one's, not averaged in
+    (row,) = read_rows(tmp_path / "table.csv")
+    assert row["seconds per epoch"].split(";")[1] == "99.0" and row["machine"].split(";")[1] == "cpu: Other CPU, 2 threads"
