@@ -179,8 +179,8 @@ class Group:
         machines: dict[str | None, list[RunResult]] = {}
         for run in self.finished:
             machines.setdefault(run.metrics.get("machine"), []).append(run)
-        row["machine"] = [m for m in machines if m] or None
-        row["machine seeds"] = [[(r.config or {}).get("seed") for r in runs] for m, runs in machines.items() if m]
+        row["machine"] = [m or "-" for m in machines] or None  # ("-": a run from before runs recorded it)
+        row["machine seeds"] = [[(r.config or {}).get("seed") for r in runs] for runs in machines.values()]
         for name in FIGURES:
             values = self.values(name)
             row[f"{name} mean"] = statistics.mean(values) if values else None
