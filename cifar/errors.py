@@ -25,6 +25,11 @@ class ConfigError(CifarError):
     """A config value is unknown or out of range."""
 
 
+class DiskFullError(CifarError, OSError):
+    """An output could not be written: its disk (or quota) is full. Also an ``OSError``, so code that goes on
+    without an optional file (a cache) still does."""
+
+
 def check_range(option: str, value: Any, valid: bool, expected: str) -> Any:
     """``value`` of ``option`` when ``valid``; else ``<option>=<value> is out of range: expected <expected>``."""
     if not valid:

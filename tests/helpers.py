@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -178,6 +179,18 @@ def accuracy_from_confusion(path: Path) -> float:
     with open(path, newline="") as fh:
         rows = [[int(v) for v in row[1:]] for row in list(csv.reader(fh))[1:]]
     return sum(rows[i][i] for i in range(len(rows))) / sum(map(sum, rows))
+
+
+def giant_png_header(path: Path, width: int, height: int) -> Path:
+    """A 32x32 PNG whose header (IHDR) claims ``width`` x ``height`` pixels: what a decompression bomb looks like
+    to a reader that trusts the header."""
+    Image.new("RGB", (32, 32)).save(path)
+    raw = bytearray(path.read_bytes())
+    at = raw.index(b"IHDR")
+    raw[at + 4:at + 12] = width.to_bytes(4, "big") + height.to_bytes(4, "big")
+    raw[at + 17:at + 21] = zlib.crc32(bytes(raw[at:at + 17])).to_bytes(4, "big")
+    path.write_bytes(bytes(raw))
+    return path
 
 
 def make_archive(source: Path, archive: Path, arcname: str | None = None) -> str:

@@ -1,7 +1,7 @@
 """Fetch a CIFAR-10 archive (the official one of a layout, or any ``data.url``), check its MD5, extract it atomically.
 
-torchvision's ``calculate_md5`` and ``extract_archive`` do the checking and unpacking; the
-download is a plain urllib stream (torchvision's ``download_url`` needs a Content-Length, which
+torchvision's ``calculate_md5`` does the checking and ``cifar.data.archives`` the unpacking (which
+refuses an archive that would write outside its folder or fill the disk); the download is a plain urllib stream (torchvision's ``download_url`` needs a Content-Length, which
 ``file://`` URLs lack). An interrupted download or extraction never leaves a folder that later
 passes for data: the archive is downloaded under a temporary name and renamed only once its checksum
 matches, and it is extracted into a temporary folder whose layout is renamed into place only once
@@ -21,8 +21,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from torchvision.datasets.utils import calculate_md5, extract_archive
+from torchvision.datasets.utils import calculate_md5
 
+from cifar.data.archives import extract_safely
 from cifar.data.formats import FORMATS, Format, is_present, is_started, layout_entries, layout_problem
 from cifar.errors import DataError
 from cifar.reporting.files import exclusive_lock
@@ -77,14 +78,25 @@ def fetch(data_dir: str | Path, fmt: Format | str, url: str | None = None, md5: 
         if any(is_present(data_dir, f) for f in candidates):
             return data_dir
         _remove_leftovers(data_dir)
+        kept = archive_path(url, data_dir).is_file()  # (a copy that was there, maybe the user's own, stays)
         archive = download_archive(url, data_dir, md5)
-        extract_atomically(archive, data_dir, candidates)
+        try:
+            extract_atomically(archive, data_dir, candidates, source=url if not kept else "")
+        except DataError:  # a refused archive: the data folder as it was
+            if not kept:
+                archive.unlink(missing_ok=True)
+            raise
     return data_dir
+
+
+def archive_path(url: str, data_dir: Path) -> Path:
+    """Where the archive at ``url`` is downloaded to: ``data_dir``/<the URL path's file name>."""
+    return data_dir / (Path(urllib.parse.unquote(urllib.parse.urlparse(url).path)).name or "cifar-10.tar.gz")
 
 
 def download_archive(url: str, data_dir: Path, md5: str) -> Path:
     """Download ``url`` into ``data_dir`` and return the archive path, or raise on a bad MD5."""
-    archive = data_dir / (Path(urllib.parse.unquote(urllib.parse.urlparse(url).path)).name or "cifar-10.tar.gz")
+    archive = archive_path(url, data_dir)
     if archive.is_file() and calculate_md5(archive) == md5:
         log.info("using %s (MD5 ok)", archive)
         return archive
@@ -117,21 +129,19 @@ def _stream(url: str, dest: Path, chunk_bytes: int = 1 << 20) -> None:
         os.fsync(out.fileno())
 
 
-def extract_atomically(archive: Path, data_dir: Path, formats: tuple[Format, ...]) -> Path:
+def extract_atomically(archive: Path, data_dir: Path, formats: tuple[Format, ...], source: str = "") -> Path:
     """Extract ``archive`` into a temporary folder, find the first of ``formats`` complete in it, then
-    rename that layout into place."""
+    rename that layout into place. Errors name ``source`` (the URL it came from), else the archive."""
     tmp = Path(tempfile.mkdtemp(prefix=_EXTRACT_PREFIX, dir=data_dir))
+    source = source or str(archive)
     try:
-        try:
-            extract_archive(str(archive), str(tmp))
-        except Exception as exc:  # tarfile/zipfile raise many kinds of errors
-            raise DataError(f"{archive}: cannot extract archive: {exc}") from None
+        extract_safely(archive, tmp, source)
         inner = [p for p in tmp.iterdir() if p.is_dir() and not p.name.startswith((".", "__MACOSX"))]
         roots = [tmp] + (inner if len(inner) == 1 else [])
         found = next(((r, f) for f in formats for r in roots if is_present(r, f)), None)
         if found is None:
             fmt = formats[0]
-            raise DataError(f"{archive}: archive does not contain a complete {fmt} layout "
+            raise DataError(f"{source}: archive does not contain a complete {fmt} layout "
                             f"({', '.join(name + '/' for name in layout_entries(fmt))}) at its top level or in its one folder")
         root, fmt = found
         if fmt == "folder":  # every image folder checked before anything is moved into place

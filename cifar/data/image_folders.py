@@ -79,14 +79,16 @@ def fingerprint(files: list[tuple[Path, int]], root: Path) -> str:
 
 
 def decode(path: Path) -> np.ndarray:
-    """One image as uint8 [32, 32, 3] RGB."""
+    """One image as uint8 [32, 32, 3] RGB; its size is checked from its header, before it is decoded."""
     try:
-        with Image.open(path) as image:
+        with Image.open(path) as image:  # (reads the header only; Pillow refuses a header of a giant image itself)
             if image.format not in IMAGE_FORMATS:
                 raise DataError(f"{path}: is a {image.format} image, expected PNG or JPEG")
             if image.size != SIZE:
                 raise DataError(f"{path}: is {image.size[0]}x{image.size[1]} pixels, expected 32x32")
             return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    except Image.DecompressionBombError as exc:
+        raise DataError(f"{path}: refused before decoding: {exc} (expected 32x32 pixels)") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise DataError(f"{path}: not a readable image (truncated or foreign file)") from None
 

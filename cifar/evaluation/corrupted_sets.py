@@ -37,11 +37,13 @@ MANIFEST_FILE = "manifest.json"
 
 
 def load_npy(path: Path) -> np.ndarray:
-    """A ``.npy`` file as an array (no pickles), or a one-line error naming the file."""
+    """A ``.npy`` file as an array (no pickles), or a one-line error naming the file. Memory-mapped: a header
+    that claims more data than the file holds is refused before anything is allocated, and the caller checks
+    shape and dtype before the pixels are read."""
     if not path.is_file():
         raise DataError(f"{path}: missing")
     try:
-        return np.load(path, allow_pickle=False)
+        return np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: not a readable .npy array ({exc})") from None
 
@@ -50,7 +52,7 @@ def check_images(path: Path, images: np.ndarray, count: int) -> np.ndarray:
     if images.dtype != np.uint8 or images.shape != (count, *IMAGE_SHAPE):
         raise DataError(f"{path}: expected uint8 [{count}, 32, 32, 3] (severities 1-5 of the 10,000 test images, "
                         f"in order), got {images.dtype} {list(images.shape)}")
-    return images
+    return np.array(images) if isinstance(images, np.memmap) else images  # (read into memory once checked)
 
 
 def check_labels(path: Path, labels: np.ndarray, count: int) -> np.ndarray:

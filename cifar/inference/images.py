@@ -25,9 +25,14 @@ def load_image(path: str | Path) -> torch.Tensor:
     """
     path = Path(path)
     try:
-        with Image.open(path) as opened:
+        with Image.open(path) as opened:  # (the header only: a giant image is refused before it is decoded)
+            if opened.width * opened.height > Image.MAX_IMAGE_PIXELS:
+                raise Image.DecompressionBombError(f"{opened.width}x{opened.height} pixels exceeds the limit of "
+                                                   f"{Image.MAX_IMAGE_PIXELS} pixels")
             image = ImageOps.exif_transpose(opened)
             image.load()
+    except Image.DecompressionBombError as exc:
+        raise DataError(f"{path}: refused before decoding: {exc}") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise DataError(f"{path}: not a readable image (expected JPEG, PNG, WebP, GIF, BMP or TIFF)") from None
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # high bit depth grayscale

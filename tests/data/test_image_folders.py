@@ -15,7 +15,7 @@ from cifar.data.datamodule import CIFAR10DataModule
 from cifar.data.formats import read_split
 from cifar.errors import DataError
 from cifar.train import train
-from helpers import TINY_RUN, compose_run, make_archive, write_binary_layout, write_folder_layout, write_python_layout
+from helpers import TINY_RUN, compose_run, giant_png_header, make_archive, write_binary_layout, write_folder_layout, write_python_layout
 
 
 def first_image(data):
@@ -64,9 +64,13 @@ def test_jpeg_folders_are_read(tmp_path):
         (lambda d: (d / "train" / "dog" / "readme.md").write_text("x"), r"train/dog/readme\.md: not a PNG or JPEG image file"),
         (lambda d: Image.new("RGB", (33, 32)).save(first_image(d)), r"dog/\d+\.png: is 33x32 pixels, expected 32x32"),
         (lambda d: first_image(d).write_bytes(b"\x89PNG broken"), r"dog/\d+\.png: not a readable image"),
+        (lambda d: giant_png_header(first_image(d), 20_000, 20_000),
+         r"dog/\d+\.png: refused before decoding: Image size \(400000000 pixels\) exceeds limit .*\(expected 32x32 pixels\)"),
+        (lambda d: giant_png_header(first_image(d), 10_000, 9_000), r"dog/\d+\.png: is 10000x9000 pixels, expected 32x32"),
         (lambda d: next((d / "train" / "ship").iterdir()).unlink(), r"train/ship: holds 19 images but the other class folders hold 20"),
     ],
-    ids=["unknown-class", "stray-file", "missing-class", "not-an-image", "wrong-size", "unreadable", "short-class"],
+    ids=["unknown-class", "stray-file", "missing-class", "not-an-image", "wrong-size", "unreadable", "giant-header",
+         "large-header", "short-class"],
 )
 def test_a_bad_copy_is_named_in_one_line(tiny_folders, tmp_path, damage, message):
     data = copy_of(tiny_folders, tmp_path)

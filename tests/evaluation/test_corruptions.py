@@ -95,6 +95,12 @@ def test_the_official_layout_is_read_and_checked(tmp_path):
     np.save(tmp_path / "pickle" / "labels.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(DataError, match=r"pickle/labels.npy: not a readable .npy array"):
         OfficialSet(tmp_path / "pickle").labels()
+    (tmp_path / "huge").mkdir()
+    with open(tmp_path / "huge" / "labels.npy", "wb") as fh:  # a header claiming 10^12 labels, 8 bytes of them
+        np.lib.format.write_array_header_1_0(fh, {"descr": "<i8", "fortran_order": False, "shape": (10**12,)})
+        fh.write(bytes(8))
+    with pytest.raises(DataError, match=r"huge/labels.npy: not a readable .npy array \(mmap length is greater than file size\)"):
+        OfficialSet(tmp_path / "huge").labels()
     with pytest.raises(DataError, match=r"nowhere: no such folder \(corruptions.data_dir"):
         OfficialSet(tmp_path / "nowhere")
 

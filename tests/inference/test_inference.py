@@ -15,7 +15,7 @@ from cifar.errors import DataError
 from cifar.export import export, run_onnx, run_torchscript
 from cifar.inference.images import load_image
 from cifar.train import train
-from helpers import TINY_RUN, CodeRunningPickle, compose_run, run_cli
+from helpers import TINY_RUN, CodeRunningPickle, compose_run, giant_png_header, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +84,9 @@ def test_images_become_32x32_rgb_as_a_user_expects(tmp_path):
     (tmp_path / "x.jpg").write_bytes(b"\xff\xd8 truncated")
     with pytest.raises(DataError, match=r"x\.jpg: not a readable image"):
         load_image(tmp_path / "x.jpg")
+    giant_png_header(tmp_path / "giant.png", 12_000, 8_000)  # 96 megapixels: refused from its header, never decoded
+    with pytest.raises(DataError, match=r"giant\.png: refused before decoding: 12000x8000 pixels exceeds the limit"):
+        load_image(tmp_path / "giant.png")
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
