@@ -1,10 +1,13 @@
-"""The wrapper every entry point uses: ``python -m cifar.train|evaluate|predict|export``.
+"""The wrapper every command uses (``python -m cifar.train|evaluate|predict|export|report|bench``), and Hydra
+composition for the Python API.
 
 ``entry_point("train")`` turns ``run(cfg)`` into the command's ``main()``: it registers the config
 resolvers, composes ``conf/<name>.yaml`` with Hydra, silences warnings that say nothing about the
 run, and turns an error the user can act on (:class:`~cifar.errors.CifarError`) into one line on
 stderr and exit status 2. In a multirun the error is raised on instead, so that Hydra records the
-job as failed and the other jobs still run.
+job as failed and the other jobs still run. ``command`` does the same for a command that parses its
+own arguments (``report``, ``bench``); ``compose_config`` composes a run as the command line would
+(the benchmarks and the tests), a bad override being one line too.
 """
 
 from __future__ import annotations
@@ -19,16 +22,19 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-from cifar.errors import CifarError
+from cifar import CONF_DIR
+from cifar.errors import CifarError, ConfigError
 from cifar.reporting.results import NOT_RECIPE
 
 log = logging.getLogger(__name__)
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 # noise under torch >= 2.10 from Lightning's pytree helper, and Lightning's hint to prefix `srun` on any machine
 # that has it (SLURM jobs go through hydra/launcher=slurm): they say nothing about the run
@@ -110,6 +116,33 @@ def fail(exc: CifarError) -> None:
         log.error("%s", exc)
     print(f"error: {exc}", file=sys.stderr)
     sys.exit(2)
+
+
+def command(main: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator for a command that parses its own arguments: quiet warnings, and a
+    :class:`~cifar.errors.CifarError` as one line and exit status 2."""
+
+    @functools.wraps(main)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        quiet_warnings()
+        try:
+            return main(*args, **kwargs)
+        except CifarError as exc:
+            fail(exc)
+
+    return guarded
+
+
+def compose_config(overrides: Iterable[str] = (), config_name: str = "train", **options: Any) -> DictConfig:
+    """``conf/<config_name>.yaml`` composed with ``overrides`` as ``python -m cifar.<config_name>`` would compose
+    it (``options``: Hydra's ``compose`` keywords, e.g. ``return_hydra_config``); an unknown config group option
+    or key is a :class:`~cifar.errors.ConfigError` of one line."""
+    register_resolvers()
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return compose(config_name, overrides=list(overrides), **options)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(" ".join(str(exc).split("Config search path")[0].split())) from None
 
 
 def entry_point(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Callable[[], Any]]:

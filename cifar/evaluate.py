@@ -25,8 +25,10 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from cifar import metric_names as M
-from cifar.callbacks import ConfusionMatrixCallback, TestOutputsCallback
-from cifar.cli import CONF_DIR, entry_point
+from cifar.reporting.callbacks.confusion_matrix import ConfusionMatrixCallback
+from cifar.reporting.callbacks.test_outputs import TestOutputsCallback
+from cifar import CONF_DIR
+from cifar.cli import entry_point
 from cifar.data.constants import CLASS_NAMES
 from cifar.data.datamodule import CIFAR10DataModule
 from cifar.errors import ConfigError, check_choice, check_range, is_int
@@ -36,7 +38,7 @@ from cifar.inference.checkpoints import TrainedModel, load_trained_model
 from cifar.inference.tta import check_level
 from cifar.reporting.evaluations import recipe_of
 from cifar.reporting.figures import FILE_DPI, corruption_figure, reliability_figure, save_figure
-from cifar.reporting.files import write_csv, write_json
+from cifar.files import write_csv, write_json
 from cifar.reporting.tables import per_class_table
 from cifar.training.devices import resolve_device, trainer_device
 from cifar.training.module import ImageClassifier

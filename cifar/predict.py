@@ -18,7 +18,7 @@ from cifar.data.constants import CLASS_NAMES, NUM_CLASSES
 from cifar.errors import CifarError, ConfigError, check_range, is_int
 from cifar.inference.checkpoints import NormalizedClassifier, load_trained_model
 from cifar.inference.images import list_inputs, load_image
-from cifar.reporting.files import write_csv
+from cifar.files import write_csv
 from cifar.training.devices import resolve_device
 
 

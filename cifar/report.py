@@ -23,10 +23,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cifar.cli import fail
+from cifar.cli import command
 from cifar.errors import CifarError
 from cifar.reporting import evaluations, results
-from cifar.reporting.files import write_csv
+from cifar.files import write_csv
 from cifar.reporting.records import copy_records
 
 
@@ -64,17 +64,15 @@ def evaluation_report(paths: list[str], csv_file: str | None = None, records: st
     return evaluations.markdown(rows)
 
 
+@command
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    try:
-        if args.evaluations:
-            if args.by:
-                raise CifarError("--by groups training runs; --evaluations lists one row per evaluation")
-            print(evaluation_report(args.paths, args.csv, args.records))
-        else:
-            print(report(args.paths, args.csv, args.by, args.records))
-    except CifarError as exc:
-        fail(exc)
+    if args.evaluations:
+        if args.by:
+            raise CifarError("--by groups training runs; --evaluations lists one row per evaluation")
+        print(evaluation_report(args.paths, args.csv, args.records))
+    else:
+        print(report(args.paths, args.csv, args.by, args.records))
 
 
 if __name__ == "__main__":

@@ -22,10 +22,10 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from cifar import metric_names as M
-from cifar.callbacks import TargetAccuracyCallback
+from cifar.training.callbacks.target_accuracy import TargetAccuracyCallback
 from cifar.cli import entry_point, in_multirun
 from cifar.errors import CifarError
-from cifar.reporting.files import write_json
+from cifar.files import write_json
 from cifar.reporting.hparams import METRIC_COLUMNS, SHOWN_FIRST, curated_hparams
 from cifar.reporting.results import METRICS_FILE
 from cifar.reporting.sweep_summary import summarize

@@ -18,11 +18,10 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 from PIL import Image
 
-from cifar.cli import register_resolvers
+from cifar.cli import compose_config
 from cifar.data.constants import CLASS_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,10 +46,8 @@ TINY_RUN = [
 
 def compose_run(output_dir: Path, *overrides: str, data_dir: Path | None = None, config: str = "train") -> DictConfig:
     """The config ``python -m cifar.<config> overrides...`` would run, writing into ``output_dir``."""
-    register_resolvers()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        data = [f"paths.data_dir={data_dir or Path(output_dir) / 'data'}", "data.num_workers=0"] if config == "train" else []
-        return compose(config, overrides=[f"paths.output_dir={output_dir}", *data, *overrides])
+    data = [f"paths.data_dir={data_dir or Path(output_dir) / 'data'}", "data.num_workers=0"] if config == "train" else []
+    return compose_config([f"paths.output_dir={output_dir}", *data, *overrides], config)
 
 
 def run_cli(command: str, *args: str, timeout: int = 600, cwd: Path = ROOT) -> subprocess.CompletedProcess:

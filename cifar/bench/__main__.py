@@ -7,7 +7,9 @@ from pathlib import Path
 
 from cifar.bench import __doc__ as DOC
 from cifar.bench.common import check_models, model_names, write_report
-from cifar.cli import quiet_warnings
+from cifar.cli import command
+from cifar.errors import ConfigError, check_range
+from cifar.training.devices import resolve_device
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
 
@@ -74,14 +76,16 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+@command
 def main(argv: list[str] | None = None) -> None:
-    quiet_warnings()
     args, extra = parser().parse_known_args(argv)
     # Hydra overrides may also follow the options (speedrun ... --plain-runs 0 model.widths=[32,64,64])
     if extra and args.what == "speedrun" and all("=" in e and not e.startswith("-") for e in extra):
         args.overrides += extra
     elif extra:
         parser().error(f"unrecognized arguments: {' '.join(extra)}")
+    if hasattr(args, "device"):  # the device as training chooses it (an absent GPU: one line)
+        args.device = str(resolve_device(args.device))
     if args.what == "latency":
         from cifar.bench import latency
 
@@ -93,8 +97,7 @@ def main(argv: list[str] | None = None) -> None:
         variants = args.variants.split(",")
         unknown = sorted(set(variants) - set(throughput.VARIANTS))
         if unknown:
-            raise SystemExit(f"error: --variants: unknown {', '.join(unknown)}; expected some of "
-                             f"{', '.join(throughput.VARIANTS)}")
+            raise ConfigError(f"--variants: unknown {', '.join(unknown)}: expected some of {', '.join(throughput.VARIANTS)}")
         report = throughput.throughput(args.models, variants, args.batch_size, args.eval_batch_size, args.steps,
                                        args.warmup, args.latency_runs, args.device, args.precision, args.threads)
         text = throughput.markdown(report)
@@ -115,8 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         from cifar.bench import overhead
 
-        if not 0 <= args.warmup < args.steps:
-            raise SystemExit(f"error: --warmup {args.warmup}: expected 0 <= warmup < --steps ({args.steps})")
+        check_range("--warmup", args.warmup, 0 <= args.warmup < args.steps, f"0 <= warmup < --steps ({args.steps})")
         args.json = args.json or Path(f"outputs/bench/overhead_{args.model}.json")
         report = overhead.overhead(args.model, args.steps, args.batch_size, args.rounds, args.threads,
                                    args.accelerator, args.precision, args.warmup)

@@ -13,9 +13,9 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from cifar import CONF_DIR as CONF
+from cifar.errors import ConfigError
 from cifar.training.devices import describe_machine
-
-CONF = Path(__file__).resolve().parents[2] / "conf"
 AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
 
@@ -30,7 +30,7 @@ def load_model(name: str) -> torch.nn.Module:
 def check_models(names: list[str]) -> list[str]:
     unknown = sorted(set(names) - set(model_names()))
     if unknown:
-        raise SystemExit(f"error: --models: unknown {', '.join(unknown)}; expected some of {', '.join(model_names())}")
+        raise ConfigError(f"--models: unknown {', '.join(unknown)}: expected some of {', '.join(model_names())}")
     return names
 
 

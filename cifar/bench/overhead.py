@@ -17,20 +17,17 @@ import time
 import numpy as np
 import torch
 
-from cifar.bench.common import CONF, header, load_model, synchronize, train_step
+from cifar.bench.common import header, load_model, synchronize, train_step
 from cifar.training.devices import resolve_device
 
 
 def overhead(model: str, steps: int, batch_size: int, rounds: int, threads: int | None,
              accelerator: str = "cpu", precision: str = "32-true", warmup: int = 5) -> dict:
     import lightning as L
-    from hydra import compose, initialize_config_dir
-
-    from cifar.cli import register_resolvers
+    from cifar.cli import compose_config
     from cifar.data.tensor_pipeline import TensorBatches
     from cifar.training.factory import build_module, build_trainer
 
-    register_resolvers()
     if threads:
         torch.set_num_threads(threads)
     device = str(resolve_device(accelerator))
@@ -74,14 +71,13 @@ def overhead(model: str, steps: int, batch_size: int, rounds: int, threads: int 
             epoch_end_seconds.append(time.perf_counter() - self.last_batch_end)
 
     def lightning(net: torch.nn.Module, out: str) -> float:
-        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-            cfg = compose("train", overrides=[
-                f"model={model}", "optimizer=adamw", f"optimizer.lr={lr}", "optimizer.weight_decay=0.01",
-                "scheduler=none", "label_smoothing=0.0", f"accelerator={accelerator}", f"precision={precision}",
-                "speed.channels_last=false", "trainer.benchmark=false", "trainer.max_epochs=1",
-                "trainer.limit_val_batches=0", "trainer.num_sanity_val_steps=0", "trainer.enable_model_summary=false",
-                "~callbacks.model_checkpoint", "~callbacks.early_stopping", f"paths.output_dir={out}",
-            ])
+        cfg = compose_config([
+            f"model={model}", "optimizer=adamw", f"optimizer.lr={lr}", "optimizer.weight_decay=0.01",
+            "scheduler=none", "label_smoothing=0.0", f"accelerator={accelerator}", f"precision={precision}",
+            "speed.channels_last=false", "trainer.benchmark=false", "trainer.max_epochs=1",
+            "trainer.limit_val_batches=0", "trainer.num_sanity_val_steps=0", "trainer.enable_model_summary=false",
+            "~callbacks.model_checkpoint", "~callbacks.early_stopping", f"paths.output_dir={out}",
+        ])
         module = build_module(cfg)
         module.net = net
         timer = StepTimer()

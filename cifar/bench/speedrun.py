@@ -24,15 +24,15 @@ from typing import Any
 
 import lightning as L
 import torch
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
 from cifar import metric_names as M
-from cifar.bench.common import CONF, autocast, header, synchronize, train_step
-from cifar.callbacks.lookahead import Lookahead, pull_to_average
-from cifar.callbacks.whitening import WhiteningInit, fit_whitening, whitening_layers
-from cifar.cli import register_resolvers
+from cifar.bench.common import autocast, header, synchronize, train_step
+from cifar.training.callbacks.lookahead import Lookahead, pull_to_average
+from cifar.training.callbacks.whitening import WhiteningInit, fit_whitening, whitening_layers
+from cifar.cli import compose_config
 from cifar.data.datamodule import CIFAR10DataModule
+from cifar.errors import ConfigError
 from cifar.data.tensor_pipeline import BatchAugment, TensorBatches, tensor_augmentation
 from cifar.inference.tta import tta_logits
 from cifar.training.devices import cpu_bf16_flags, cpu_name, resolve_device
@@ -43,12 +43,11 @@ from cifar.training.preflight import check_run
 
 
 def compose_recipe(overrides: list[str], output_dir: str) -> DictConfig:
-    register_resolvers()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("train", overrides=[*overrides, f"paths.output_dir={output_dir}"])
+    cfg = compose_config([*overrides, f"paths.output_dir={output_dir}"])
     check_run(cfg)
     if cfg.data.pipeline != "tensor":
-        raise SystemExit("error: bench speedrun times recipes with data.pipeline=tensor (the data in memory)")
+        raise ConfigError(f"data.pipeline={cfg.data.pipeline}: bench speedrun times recipes with data.pipeline=tensor "
+                          "(the data in memory)")
     resolve_precision(cfg)
     apply_global_speed_settings(cfg)
     return cfg
@@ -278,7 +277,7 @@ def parse_overrides(items: list[str]) -> tuple[list[str], int]:
         if item.startswith("seeds="):
             value = item.split("=", 1)[1]
             if not value.isdigit() or int(value) < 1:
-                raise SystemExit(f"error: seeds={value!r}: expected an integer >= 1")
+                raise ConfigError(f"seeds={value!r} is out of range: expected an integer >= 1")
             seeds = int(value)
         else:
             rest.append(item)

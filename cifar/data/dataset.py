@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler, get_worker_info
 
-from cifar.data.seeding import augmentation_seed, shuffle_seed
+from cifar.seeding import augmentation_seed, shuffle_seed
 
 
 class ImageArrayDataset(Dataset):

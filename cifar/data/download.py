@@ -26,7 +26,7 @@ from torchvision.datasets.utils import calculate_md5
 from cifar.data.archives import extract_safely
 from cifar.data.formats import FORMATS, Format, is_present, is_started, layout_entries, layout_problem
 from cifar.errors import DataError
-from cifar.reporting.files import exclusive_lock
+from cifar.files import exclusive_lock
 
 log = logging.getLogger(__name__)
 

@@ -110,7 +110,8 @@ def read_split(data_dir: str | Path, fmt: Format, split: Split) -> ImageSet:
     if fmt == "folder":
         from cifar.data.image_folders import read_folder_split  # (decodes images: Pillow)
 
-        return read_folder_split(data_dir, split)
+        images, labels = read_folder_split(data_dir, split)
+        return ImageSet(images=images, labels=labels)
     reader = read_python_batch if fmt == "python" else read_binary_batch
     parts = []
     for path in batch_files(data_dir, fmt, split):

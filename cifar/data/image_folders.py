@@ -25,6 +25,7 @@ from PIL import Image, UnidentifiedImageError
 
 from cifar.data.constants import CLASS_NAMES, IMAGE_SHAPE
 from cifar.errors import DataError
+from cifar.files import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +94,9 @@ def decode(path: Path) -> np.ndarray:
         raise DataError(f"{path}: not a readable image (truncated or foreign file)") from None
 
 
-def read_folder_split(data_dir: str | Path, split: str):
-    """The ``split`` (train or test) of the folder layout under ``data_dir`` as an ``ImageSet``,
-    from the cache when it still fits the files."""
-    from cifar.data.formats import ImageSet  # (formats dispatches here)
-    from cifar.reporting.files import atomic_write_bytes
-
+def read_folder_split(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The ``split`` (train or test) of the folder layout under ``data_dir`` as (images, labels), from the
+    cache when it still fits the files."""
     data_dir = Path(data_dir)
     split_dir = data_dir / split
     if not split_dir.is_dir():
@@ -110,7 +108,7 @@ def read_folder_split(data_dir: str | Path, split: str):
         try:
             with np.load(cache) as cached:
                 if str(cached["fingerprint"]) == key:
-                    return ImageSet(images=cached["images"], labels=cached["labels"])
+                    return cached["images"], cached["labels"]
         except (OSError, ValueError, KeyError):
             log.warning("%s: unreadable cache, decoding the images again", cache)
     log.info("decoding %d %s images from %s (once: cached in %s)", len(files), split, split_dir, cache.name)
@@ -122,4 +120,4 @@ def read_folder_split(data_dir: str | Path, split: str):
         atomic_write_bytes(cache, buffer.getvalue())
     except OSError as exc:  # a read-only copy: decode every time
         log.warning("%s: cannot write the decoded cache (%s); the images are decoded on every run", cache, exc)
-    return ImageSet(images=images, labels=labels)
+    return images, labels

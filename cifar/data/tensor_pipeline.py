@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from cifar.data.normalization import normalize
-from cifar.data.seeding import flip_start_seed, tensor_batches_seed
+from cifar.seeding import flip_start_seed, tensor_batches_seed
 from cifar.errors import ConfigError
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from cifar.data.constants import NUM_CLASSES
 from cifar.errors import DataError
-from cifar.reporting.files import atomic_write_bytes, write_json
+from cifar.files import atomic_write_bytes, write_json
 
 log = logging.getLogger(__name__)
 

@@ -14,13 +14,12 @@ Deterministic: the images of (seed, corruption, severity) are a function of thos
 
 from __future__ import annotations
 
-import zlib
-
 import albumentations as A
 import cv2
 import numpy as np
 
 from cifar.evaluation.corrupted_sets import CORRUPTIONS, SEVERITIES
+from cifar.seeding import corruption_seed
 
 # CIFAR-10-C's constants, severities 1..5, in the units noted (make_cifar_c.py)
 GAUSSIAN_STD = (0.04, 0.06, 0.08, 0.09, 0.10)  # noise std, of the 0..1 range
@@ -52,7 +51,7 @@ DIFFERENCES = {
     "contrast": "the mean is over all three channels, where CIFAR-10-C takes each channel's",
     "brightness": "in 8-bit HSV, where CIFAR-10-C works in floats",
 }
-VERSION = f"albumentations {A.__version__}, cifar corruptions 1"  # a cache made otherwise is made again
+VERSION = f"albumentations {A.__version__}, cifar corruptions 2"  # a cache made otherwise is made again
 
 
 def transforms(name: str, severity: int) -> list[A.BasicTransform]:
@@ -98,18 +97,13 @@ def transforms(name: str, severity: int) -> list[A.BasicTransform]:
     raise ValueError(f"unknown corruption {name!r}")
 
 
-def stream_seed(seed: int, name: str, severity: int, part: int = 0) -> int:
-    """A seed for one transform of (seed, corruption, severity): stable across runs and machines."""
-    return zlib.crc32(f"{seed}/{name}/{severity}/{part}".encode())
-
-
 def corrupt(images: np.ndarray, name: str, severity: int, seed: int) -> np.ndarray:
     """``images`` (uint8 [N, 32, 32, 3], RGB) corrupted by ``name`` at ``severity``; the same for the same seed."""
     if severity not in SEVERITIES:
         raise ValueError(f"severity must be one of {SEVERITIES}, got {severity}")
     steps = transforms(name, severity)
     for part, step in enumerate(steps):  # one stream each: A.Compose(seed=) would give every step the same
-        step.set_random_seed(stream_seed(seed, name, severity, part))
+        step.set_random_seed(corruption_seed(seed, CORRUPTIONS.index(name), severity, part))
     # OpenCV's JPEG encoder takes BGR: the channels go in that order, so chroma is subsampled as in RGB JPEG
     bgr = name == "jpeg_compression"
     out = np.empty_like(images)

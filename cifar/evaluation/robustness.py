@@ -20,7 +20,7 @@ from cifar import metric_names as M
 from cifar.errors import ConfigError, check_range, is_int
 from cifar.evaluation import corruptions as generated
 from cifar.evaluation.corrupted_sets import CORRUPTIONS, SEVERITIES, GeneratedSet, OfficialSet, severity_slice
-from cifar.reporting.files import write_csv
+from cifar.files import write_csv
 
 CACHE_FOLDER = "cifar10-corrupted-generated"  # beside the data, unless corruptions.cache_dir says where
 

@@ -3,7 +3,7 @@
 Its filters are the eigenvectors of the covariance of the k x k patches of (normalized) training
 images, scaled by 1/sqrt(eigenvalue + eps), followed by their negatives, so the layer's first
 half of outputs has (close to) identity covariance on the data it was fitted on. The weights stay
-frozen; the bias is trainable (``cifar.callbacks.WhiteningInit`` fits the layer from the
+frozen; the bias is trainable (``cifar.training.callbacks.whitening.WhiteningInit`` fits the layer from the
 datamodule's training images and can freeze the bias after a few epochs).
 """
 

@@ -14,7 +14,7 @@ matplotlib.use("Agg")  # no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from cifar.reporting.files import atomic_write_bytes  # noqa: E402
+from cifar.files import atomic_write_bytes  # noqa: E402
 
 
 def figure_png(fig: Figure, dpi: int = 100) -> bytes:

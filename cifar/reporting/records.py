@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from cifar.reporting.files import atomic_write_bytes
+from cifar.files import atomic_write_bytes
 from cifar.reporting.results import expand_paths
 
 

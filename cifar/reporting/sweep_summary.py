@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 
 from cifar import metric_names as M
 from cifar.reporting import results
-from cifar.reporting.files import atomic_write_text, exclusive_lock, write_csv
+from cifar.files import atomic_write_text, exclusive_lock, write_csv
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from cifar import metric_names as M
 
 # train and val of one quantity on one chart (TensorBoard's Custom Scalars tab); the epoch/* series
-# are written by cifar/callbacks/training_curves.py, with the epoch as their step
+# are written by cifar/reporting/callbacks/training_curves.py, with the epoch as their step
 LAYOUT = {
     "per epoch": {
         "accuracy": ["Multiline", [r"epoch/acc_(train|val)"]],

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from cifar.reporting.files import atomic_write_bytes
+from cifar.files import atomic_write_bytes
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -20,7 +20,6 @@ from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from cifar.callbacks import LearningRateCallback
 from cifar.errors import CifarError, ConfigError
 from cifar.training.module import ImageClassifier
 from cifar.training.precision import precision_plugins
@@ -88,8 +87,6 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
     loggers = build_group(cfg.get("logger"), "logger")
     # switches in the trainer config win over the callbacks group, instead of clashing with it
     unwanted: list[type] = []
-    if not loggers:  # a learning-rate curve needs somewhere to go
-        unwanted.append(LearningRateCallback)
     if not cfg.trainer.get("enable_progress_bar", True):
         unwanted.append(ProgressBar)
     if not cfg.trainer.get("enable_checkpointing", True):

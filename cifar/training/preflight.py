@@ -17,6 +17,7 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from cifar import CONF_DIR
 from cifar import metric_names as M
 from cifar.errors import ConfigError, check_choice, check_range, is_int, is_number
 from cifar.inference.checkpoints import load_checkpoint_file
@@ -40,6 +41,7 @@ OPTIMIZABLE = (M.VAL_ACC_BEST, M.VAL_ACC, M.VAL_LOSS, M.TEST_ACC, M.TEST_LOSS)
 
 def check_run(cfg: DictConfig) -> None:
     """Every check of this module, in order; raises :class:`ConfigError` naming the option(s)."""
+    check_module_wiring(cfg)
     check_options(cfg)
     check_validation(cfg)
     check_optimized_metric(cfg)
@@ -47,6 +49,26 @@ def check_run(cfg: DictConfig) -> None:
                     dict(os.environ))
     if cfg.get("ckpt_path"):
         check_resume_checkpoint(cfg)
+
+
+def check_module_wiring(cfg: DictConfig) -> None:
+    """The ``module`` node only wires settings to ``ImageClassifier`` (``module.tta: ${tta}``): a setting has one
+    key, the one it points to, so ``module.tta=flip`` (which would run flip and record ``tta: none``) is refused
+    with the key to set instead, and so is a key ``conf/train.yaml``'s node does not have."""
+    if "module" not in cfg:
+        return
+    wiring = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "train.yaml").module, resolve=False)
+    given = OmegaConf.to_container(cfg.module, resolve=False)
+    for key, value in given.items():
+        if key not in wiring:
+            raise ConfigError(f"module.{key} is unknown: the module node wires only {', '.join(wiring)} "
+                              "(conf/train.yaml); a new ImageClassifier argument is a setting there")
+        if value != wiring[key]:
+            wired = str(wiring[key])
+            right = wired[2:-1] if wired.startswith("${") and wired.endswith("}") else None
+            shown = str(value).lower() if isinstance(value, bool) else value
+            hint = f"set {right}={shown} instead" if right else "it is not a setting"
+            raise ConfigError(f"module.{key}={shown}: module.{key} is wired to {wired} in conf/train.yaml; {hint}")
 
 
 def check_options(cfg: DictConfig) -> None:

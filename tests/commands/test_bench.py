@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
+import torch
+
+from cifar.bench.__main__ import main as bench_main
 from helpers import run_cli
 
 
@@ -46,11 +50,28 @@ def test_throughput_reports_every_model_and_variant_asked_for(tmp_path):
     assert report["device"].startswith("cpu: ")
 
 
-def test_throughput_refuses_an_unknown_variant_or_model(tmp_path):
-    for args in (["--variants", "eager,turbo"], ["--models", "smallnet,nosuchnet"]):
-        result = run_cli("bench", "throughput", *args, "--json", str(tmp_path / "x.json"))
-        assert result.returncode != 0
-        assert ("turbo" if "turbo" in args[1] else "nosuchnet") in result.stderr
+@pytest.mark.parametrize("args, message", [
+    (["throughput", "--variants", "eager,turbo"], "error: --variants: unknown turbo: expected some of eager,"),
+    (["throughput", "--models", "smallnet,nosuchnet"], "error: --models: unknown nosuchnet: expected some of basiccnn,"),
+    (["speedrun", "experiment=nosuch"], "error: In 'train': Could not find 'experiment/nosuch' Available options in "
+                                        "'experiment': basiccnn"),
+    (["speedrun", "experiment=speedrun94", "seeds=0"], "error: seeds='0' is out of range: expected an integer >= 1"),
+    (["overhead", "--warmup", "9", "--steps", "5"], "error: --warmup=9 is out of range: expected 0 <= warmup < --steps (5)"),
+])
+def test_bad_input_to_a_benchmark_is_one_line_and_exit_2(tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as exited:  # (in this process: the wrapper is what is tested)
+        bench_main([*args, "--json", str(tmp_path / "x.json")])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(message)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is there")
+def test_a_benchmark_asked_for_an_absent_gpu_says_so_as_training_does(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        bench_main(["latency", "--device", "gpu", "--json", str(tmp_path / "x.json")])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.strip() == "error: device 'gpu': no CUDA GPU is available here (use cpu or auto)"
 
 
 def test_data_compares_every_pipeline_with_the_fastest_model(tmp_path):

@@ -7,9 +7,13 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
-from helpers import TINY_RUN, job_folders, run_cli
+from cifar.errors import ConfigError
+from cifar.train import train
+from helpers import TINY_RUN, compose_run, job_folders, run_cli
 
 
 def cifar_train(*args: str) -> subprocess.CompletedProcess:
@@ -108,3 +112,17 @@ def test_out_of_range_value_is_a_one_line_error(tmp_path):
     assert result.returncode == 2
     assert "error: optimizer.lr=-1 is out of range: expected a number > 0" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("override, message", [
+    ("module.tta=flip", "module.tta=flip: module.tta is wired to ${tta} in conf/train.yaml; set tta=flip instead"),
+    ("module.channels_last=false", "module.channels_last=false: module.channels_last is wired to "
+                                   "${speed.channels_last} in conf/train.yaml; set speed.channels_last=false instead"),
+    ("+module.dropout=0.5", "module.dropout is unknown: the module node wires only _target_, _convert_, net,"),
+])
+def test_a_setting_has_one_key_and_the_module_node_is_refused_before_training(tmp_path, override, message):
+    """``module.tta=flip`` would run flip while metrics.json, hparams.yaml and TensorBoard record tta: none."""
+    with pytest.raises(ConfigError) as refused:
+        train(compose_run(tmp_path, override, "logger=none"))
+    assert str(refused.value).startswith(message)
+    assert not (tmp_path / "checkpoints").exists()

@@ -98,7 +98,7 @@ def test_compiled_network_trains_and_its_checkpoint_loads(tmp_path, tiny_data):
 def test_curves_png_every_n_epochs_and_always_at_the_end(tmp_path):
     from types import SimpleNamespace
 
-    from cifar.callbacks import TrainingCurvesCallback
+    from cifar.reporting.callbacks.training_curves import TrainingCurvesCallback
 
     curves = TrainingCurvesCallback(tmp_path, plot_every_n_epochs=2)
     trainer = SimpleNamespace(sanity_checking=False, callback_metrics={}, optimizers=[], is_global_zero=True,

@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from cifar.callbacks import DivergedError
+from cifar.training.callbacks.finite_loss import DivergedError
 from cifar.train import train
 from helpers import TINY_RUN, compose_run, job_folders, run_cli
 

@@ -9,7 +9,7 @@ from tensorboard.plugins.hparams import metadata
 
 from helpers import compose_run
 
-from cifar.callbacks.training_curves import lr_scale
+from cifar.reporting.callbacks.training_curves import lr_scale
 from cifar.cli import run_name
 from cifar.reporting.hparams import NONE, curated_hparams
 from cifar.reporting.tensorboard import session_start_summary
@@ -112,7 +112,7 @@ def test_figure_titles_name_the_epoch_as_the_checkpoints_do():
     or a later validation is of the weights it loaded, whose epoch the module keeps."""
     from types import SimpleNamespace
 
-    from cifar.callbacks.confusion_matrix import ConfusionMatrixCallback
+    from cifar.reporting.callbacks.confusion_matrix import ConfusionMatrixCallback
 
     words = ConfusionMatrixCallback._epoch_words
     fitting = SimpleNamespace(state=SimpleNamespace(fn="fit"), current_epoch=3)

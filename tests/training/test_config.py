@@ -13,17 +13,15 @@ from omegaconf import OmegaConf
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
-from cifar.callbacks import (
-    ConfusionMatrixCallback,
-    EpochSeedCallback,
-    FiniteLossCallback,
-    LearningRateCallback,
-    RunningLossProgressBar,
-    SamplePredictionsCallback,
-    TargetAccuracyCallback,
-    TrainingCurvesCallback,
-    WhiteningInit,
-)
+from cifar.reporting.callbacks.confusion_matrix import ConfusionMatrixCallback
+from cifar.reporting.callbacks.learning_rate import LearningRateCallback
+from cifar.reporting.callbacks.progress_bar import RunningLossProgressBar
+from cifar.reporting.callbacks.sample_predictions import SamplePredictionsCallback
+from cifar.reporting.callbacks.training_curves import TrainingCurvesCallback
+from cifar.training.callbacks.epoch_seed import EpochSeedCallback
+from cifar.training.callbacks.finite_loss import FiniteLossCallback
+from cifar.training.callbacks.target_accuracy import TargetAccuracyCallback
+from cifar.training.callbacks.whitening import WhiteningInit
 from cifar.data.datamodule import CIFAR10DataModule
 from cifar.reporting.tensorboard import RunLogger
 from cifar.training.factory import build, build_group, build_module, build_trainer

@@ -137,7 +137,7 @@ def test_training_metrics_are_per_image_means_and_the_step_loss_is_logged_when_t
 
 @pytest.mark.filterwarnings("ignore:You defined a `validation_step` but have no `val_dataloader`")
 def test_the_progress_bar_shows_the_running_epoch_loss():
-    from cifar.callbacks import RunningLossProgressBar
+    from cifar.reporting.callbacks.progress_bar import RunningLossProgressBar
 
     torch.manual_seed(0)
     net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10))

@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 
 from cifar import metric_names as M
 from cifar.bench import speedrun as speedrun_bench
-from cifar.callbacks.lookahead import Lookahead
+from cifar.training.callbacks.lookahead import Lookahead
 from cifar.errors import ConfigError
 from cifar.training.factory import build, build_module
 from cifar.training.precision import resolve_precision

@@ -1,4 +1,5 @@
-"""The run's random streams, each a function of the run's ``seed`` and the epoch alone.
+"""The project's random streams: each a function of the run's ``seed`` and the epoch (or, for generated
+corruptions, of the corruption, its severity and the transform's step) alone.
 
 A resumed run must draw what an uninterrupted one draws, so nothing random may depend on what
 was drawn before: every stream is seeded from (seed, epoch, which stream). The streams are
@@ -10,6 +11,7 @@ albumentations pipeline, never both in one run; they keep these values so result
 from __future__ import annotations
 
 WORKER_STREAMS = 1000  # albumentations in DataLoader worker w: stream WORKER_STREAMS + w
+CORRUPTION_STREAMS = 2000  # generated corruption number k (CIFAR-10-C's order): stream CORRUPTION_STREAMS + k
 
 
 def stream_seed(*parts: int) -> int:
@@ -43,3 +45,9 @@ def tensor_batches_seed(seed: int, epoch: int) -> int:
 def flip_start_seed(seed: int) -> int:
     """Which images the alternating flip mirrors in even epochs (the tensor pipeline's ``alternate``)."""
     return stream_seed(seed, 3)
+
+
+def corruption_seed(seed: int, corruption: int, severity: int, step: int) -> int:
+    """One transform (``step``) of generated corruption number ``corruption`` (its index in CIFAR-10-C's list)
+    at ``severity``: stable across runs and machines."""
+    return stream_seed(seed, CORRUPTION_STREAMS + corruption, severity, step)

@@ -8,7 +8,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from cifar.data.seeding import global_seed
+from cifar.seeding import global_seed
 
 
 class EpochSeedCallback(L.Callback):

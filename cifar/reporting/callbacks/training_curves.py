@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 from cifar import metric_names as M
 from cifar.errors import check_bool, check_range, is_int
 from cifar.reporting.figures import CARD_INCHES, SMALL, log_figure, save_figure
-from cifar.reporting.files import write_csv
+from cifar.files import write_csv
 from cifar.reporting.results import CURVES_FILE
 from cifar.reporting.tensorboard import logging_step, tensorboards
 from cifar.training.param_groups import learning_rates

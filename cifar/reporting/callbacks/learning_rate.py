@@ -30,7 +30,7 @@ class LearningRateCallback(L.Callback):
 
     @staticmethod
     def _log(trainer: L.Trainer) -> None:
-        if not trainer.optimizers:
+        if not trainer.optimizers or not trainer.loggers:  # (no logger: nowhere for the curve to go)
             return
         rates = {f"lr/{name}": lr for name, lr in learning_rates(trainer.optimizers[0]).items()}
         for logger in trainer.loggers:
