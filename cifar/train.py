@@ -31,9 +31,7 @@ from cifar.reporting.results import METRICS_FILE
 from cifar.reporting.sweep_summary import summarize
 from cifar.reporting.tensorboard import RunLogger, logging_step
 from cifar.training.devices import describe_machine
-from cifar.training.factory import apply_global_speed_settings, build, build_module, build_trainer
-from cifar.training.precision import resolve_precision
-from cifar.training.preflight import check_run
+from cifar.training.factory import build_run, prepare
 from cifar.training.slurm import requeued_checkpoint
 
 log = logging.getLogger(__name__)
@@ -51,14 +49,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer = None
     try:
         resume_if_requeued(cfg)
-        check_run(cfg)
-        resolve_precision(cfg)
-        apply_global_speed_settings(cfg)
-        L.seed_everything(cfg.seed, workers=True)
-
-        datamodule = build(cfg.data, "data")
-        module = build_module(cfg)
-        trainer = build_trainer(cfg)
+        prepare(cfg)
+        run = build_run(cfg)
+        datamodule, module, trainer = run.datamodule, run.module, run.trainer
         start_sessions(cfg, trainer)
 
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)

@@ -36,20 +36,16 @@ from cifar.errors import ConfigError
 from cifar.data.tensor_pipeline import BatchAugment, TensorBatches, tensor_augmentation
 from cifar.inference.tta import tta_logits
 from cifar.training.devices import cpu_bf16_flags, cpu_name, resolve_device
-from cifar.training.factory import apply_global_speed_settings, build, build_group, build_module, build_trainer
+from cifar.training.factory import build, build_group, build_module, build_run, prepare
 from cifar.training.param_groups import build_optimizer
-from cifar.training.precision import HALF_WEIGHTS, half_weights, resolve_precision
-from cifar.training.preflight import check_run
+from cifar.training.precision import HALF_WEIGHTS, half_weights
 
 
 def compose_recipe(overrides: list[str], output_dir: str) -> DictConfig:
-    cfg = compose_config([*overrides, f"paths.output_dir={output_dir}"])
-    check_run(cfg)
+    cfg = prepare(compose_config([*overrides, f"paths.output_dir={output_dir}"]))
     if cfg.data.pipeline != "tensor":
         raise ConfigError(f"data.pipeline={cfg.data.pipeline}: bench speedrun times recipes with data.pipeline=tensor "
                           "(the data in memory)")
-    resolve_precision(cfg)
-    apply_global_speed_settings(cfg)
     return cfg
 
 
@@ -72,9 +68,8 @@ def lightning_run(cfg: DictConfig, datamodule: CIFAR10DataModule, seed: int, max
             cfg.trainer.limit_test_batches = test_batches
     datamodule.seed = seed
     datamodule.train_set.seed = seed
-    L.seed_everything(seed, workers=True, verbose=False)
-    module = build_module(cfg)
-    trainer = build_trainer(cfg)
+    run = build_run(cfg, datamodule)
+    module, trainer = run.module, run.trainer
     device = device_of(cfg)
     synchronize(device)
     start = time.perf_counter()

@@ -78,28 +78,38 @@ def fetch(data_dir: str | Path, fmt: Format | str, url: str | None = None, md5: 
         if any(is_present(data_dir, f) for f in candidates):
             return data_dir
         _remove_leftovers(data_dir)
-        kept = archive_path(url, data_dir).is_file()  # (a copy that was there, maybe the user's own, stays)
-        archive = download_archive(url, data_dir, md5)
+        archive, downloaded = download_archive(url, data_dir, md5)
         try:
-            extract_atomically(archive, data_dir, candidates, source=url if not kept else "")
-        except DataError:  # a refused archive: the data folder as it was
-            if not kept:
+            extract_atomically(archive, data_dir, candidates, source=url if downloaded else "")
+        except BaseException:  # a refused archive: the data folder as it was (a copy that was there stays)
+            if downloaded:
                 archive.unlink(missing_ok=True)
             raise
     return data_dir
 
 
 def archive_path(url: str, data_dir: Path) -> Path:
-    """Where the archive at ``url`` is downloaded to: ``data_dir``/<the URL path's file name>."""
-    return data_dir / (Path(urllib.parse.unquote(urllib.parse.urlparse(url).path)).name or "cifar-10.tar.gz")
+    """Where the archive at ``url`` is downloaded to: ``data_dir``/<the URL path's file name>, or
+    ``cifar-10.tar.gz`` where that is no plain file name (empty, ``..``)."""
+    name = Path(urllib.parse.unquote(urllib.parse.urlparse(url).path)).name
+    return data_dir / (name if name not in ("", ".", "..") and "\0" not in name else "cifar-10.tar.gz")
 
 
-def download_archive(url: str, data_dir: Path, md5: str) -> Path:
-    """Download ``url`` into ``data_dir`` and return the archive path, or raise on a bad MD5."""
+def download_archive(url: str, data_dir: Path, md5: str) -> tuple[Path, bool]:
+    """Download ``url`` into ``data_dir``; the archive's path, and whether it was downloaded now (False: a copy
+    with that MD5 was there). A bad MD5, or a file or folder of that name that is not the archive (never
+    overwritten), is a :class:`DataError`."""
     archive = archive_path(url, data_dir)
-    if archive.is_file() and calculate_md5(archive) == md5:
+    if archive.is_dir():
+        raise DataError(f"{archive}: a folder has the name the download of {url} takes: rename it, or set "
+                        "data.data_dir to another folder")
+    if archive.is_file():
+        actual = calculate_md5(archive)
+        if actual != md5:
+            raise DataError(f"{archive}: already there with another MD5 ({actual}; data.md5 is {md5}), and not "
+                            "overwritten: remove it, or check data.md5")
         log.info("using %s (MD5 ok)", archive)
-        return archive
+        return archive, False
     part = archive.with_name(archive.name + _PART_SUFFIX)
     log.info("downloading %s -> %s", url, archive)
     try:
@@ -118,7 +128,7 @@ def download_archive(url: str, data_dir: Path, md5: str) -> Path:
             "and nothing was extracted. Check data.url and data.md5"
         )
     os.replace(part, archive)
-    return archive
+    return archive, True
 
 
 def _stream(url: str, dest: Path, chunk_bytes: int = 1 << 20) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,7 +101,7 @@ def is_present(data_dir: str | Path, fmt: Format) -> bool:
 
 def is_started(data_dir: str | Path, fmt: Format) -> bool:
     """True when some part of the ``fmt`` layout is there (a complete or a partial copy)."""
-    return any((Path(data_dir) / name).exists() for name in layout_entries(fmt))
+    return any(os.path.lexists(Path(data_dir) / name) for name in layout_entries(fmt))  # (a dangling link counts)
 
 
 def read_split(data_dir: str | Path, fmt: Format, split: Split) -> ImageSet:

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torchmetrics.functional.classification import multiclass_calibration_error
 
 N_BINS = 15  # the test step's and evaluate's ECE bins
+HOLDOUT_SEED = 0  # the fixed draw of the test images held out to fit a temperature on
 
 
 def probabilities(outputs: torch.Tensor) -> torch.Tensor:
@@ -100,3 +101,30 @@ def fit_temperature(outputs: torch.Tensor, targets: torch.Tensor) -> float:
 
 def bins_table(bins: list[Bin]) -> list[dict]:
     return [asdict(b) for b in bins]
+
+
+def split_holdout(outputs: torch.Tensor, targets: torch.Tensor, holdout: int):
+    """``holdout`` test images drawn at random (a fixed draw) to fit the temperature on; the others are
+    reported. Returns the reported outputs and targets, the fitting ones, and where the fit was made."""
+    order = torch.randperm(len(targets), generator=torch.Generator().manual_seed(HOLDOUT_SEED))
+    fit, kept = order[:holdout], order[holdout:]
+    return outputs[kept], targets[kept], outputs[fit], targets[fit], f"{holdout} held-out test images"
+
+
+def calibration_report(outputs: torch.Tensor, targets: torch.Tensor, fit_outputs: torch.Tensor | None = None,
+                       fit_targets: torch.Tensor | None = None, fit_on: str | None = None):
+    """The calibration of the test outputs and, given fitting outputs, after temperature scaling: the report
+    (figures, temperature, the reliability rows), the reliability bins and the scaled bins (None without a fit)."""
+    before = calibration_figures(outputs, targets)
+    bins = reliability_bins(outputs.softmax(dim=1), targets)
+    report: dict = {"bins": N_BINS, "before": before}
+    scaled_bins = None
+    if fit_outputs is not None:
+        temperature = fit_temperature(fit_outputs, fit_targets)
+        after = calibration_figures(outputs, targets, temperature)
+        scaled_bins = reliability_bins((outputs / temperature).softmax(dim=1), targets)
+        report.update({"method": "temperature", "temperature": temperature, "fit_on": fit_on, "after": after})
+    report["reliability"] = bins_table(bins) if scaled_bins is None else [
+        {**b, **{f"{k}_scaled": v for k, v in s.items() if k in ("count", "confidence", "accuracy")}}
+        for b, s in zip(bins_table(bins), bins_table(scaled_bins))]
+    return report, bins, scaled_bins

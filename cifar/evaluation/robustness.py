@@ -9,6 +9,7 @@ run's own test step, with its TTA views, so a cell is exactly what ``test/acc`` 
 from __future__ import annotations
 
 import statistics
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,9 @@ def corrupted_source(cfg: DictConfig, data_dir: Path, test_images: np.ndarray, t
 
 def run_benchmark(source, names: Sequence[str], severities: Sequence[int],
                   test: Callable[[np.ndarray, np.ndarray], dict[str, float]]) -> dict[str, Any]:
-    """``test(images, labels)`` (the test step's figures) on every (corruption, severity); the table."""
+    """``test(images, labels)`` (the test step's figures) on every (corruption, severity); the table, with the
+    seconds it took and, of those, the seconds spent generating corrupted images."""
+    started = time.time()
     source.check(tuple(names))
     labels = source.labels()
     cells: dict[str, dict[int, dict[str, float]]] = {}
@@ -92,6 +95,8 @@ def run_benchmark(source, names: Sequence[str], severities: Sequence[int],
         # what "all" could not include (the generated set lacks five)
         "left_out": {} if isinstance(source, OfficialSet) or tuple(names) != generated.GENERATED
         else dict(generated.LEFT_OUT),
+        "seconds": round(time.time() - started, 1),
+        "generation_seconds": round(getattr(source, "generation_seconds", 0.0), 1),
     }
 
 

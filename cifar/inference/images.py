@@ -26,7 +26,7 @@ def load_image(path: str | Path) -> torch.Tensor:
     path = Path(path)
     try:
         with Image.open(path) as opened:  # (the header only: a giant image is refused before it is decoded)
-            if opened.width * opened.height > Image.MAX_IMAGE_PIXELS:
+            if Image.MAX_IMAGE_PIXELS and opened.width * opened.height > Image.MAX_IMAGE_PIXELS:
                 raise Image.DecompressionBombError(f"{opened.width}x{opened.height} pixels exceeds the limit of "
                                                    f"{Image.MAX_IMAGE_PIXELS} pixels")
             image = ImageOps.exif_transpose(opened)

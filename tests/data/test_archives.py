@@ -203,13 +203,13 @@ def test_an_archive_larger_than_the_free_space_is_refused(tmp_path, monkeypatch)
     archive = zip_with(tmp_path / "fits.zip", ("train/a.bin", bytes(50_000), 0))
     (tmp_path / "dest").mkdir()
     monkeypatch.setattr(archives.shutil, "disk_usage", lambda path: type("Usage", (), {"free": 10_000})())
-    with pytest.raises(DataError, match=r"fits\.zip: unpacks to 0\.0 MiB but .*dest has 0\.0 MiB free: nothing was "
+    with pytest.raises(DataError, match=r"fits\.zip: unpacks to 52\.0 KiB on disk but .*dest has 9\.8 KiB free: nothing was "
                                         r"extracted; free some space or set data\.data_dir"):
         extract_safely(archive, tmp_path / "dest")
     assert tree(tmp_path / "dest") == set()
 
 
-def test_a_file_that_is_no_archive_is_one_line(tmp_path):
+def test_a_plain_file_is_no_archive(tmp_path):
     (tmp_path / "dest").mkdir()
     (tmp_path / "notes.tar.gz").write_text("not an archive")
     with pytest.raises(DataError, match=r"notes\.tar\.gz: cannot extract archive \(expected a tar or zip file\)"):
@@ -230,3 +230,54 @@ def test_a_safe_archive_of_the_python_layout_still_extracts(tmp_path, kind):
     data_dir = tmp_path / "data"
     fetch(data_dir, "python", url=archive.as_uri(), md5=hashlib.md5(archive.read_bytes()).hexdigest())
     assert is_present(data_dir, "python")
+
+
+def test_a_tar_header_record_too_large_to_read_is_refused_unread(place):
+    """A long-name (or PAX) record is read into memory whole: one declaring 1.5 GiB is refused before it is."""
+    record = tarfile.TarInfo("././@LongLink")
+    record.type, record.size = tarfile.GNUTYPE_LONGNAME, 3 << 29
+    archive = place.archive_dir / "header-bomb.tar.gz"
+    with open(archive, "wb") as out:
+        out.write(gzip.compress(record.tobuf(format=tarfile.GNU_FORMAT)))
+        out.write(gzip.compress(bytes(1 << 20)) * 64)  # (the record's first 64 MiB: enough to tell)
+    assert "a tar header record declares 1.5 GiB, far more than any name or attribute needs (a header bomb?): " \
+           "refused, nothing was extracted" in place(archive)
+
+
+def test_an_encrypted_zip_member_is_refused(place):
+    archive = zip_with(place.archive_dir / "secret.zip", ("train/a.png", b"x", 0))
+    raw = bytearray(archive.read_bytes())
+    for header, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # the general purpose flags: bit 0, encrypted
+        raw[raw.index(header) + offset] |= 1
+    archive.write_bytes(bytes(raw))
+    assert "member 'train/a.png' is encrypted: refused" in place(archive)
+
+
+@pytest.mark.parametrize("content", [b"not an archive", gzip.compress(b"a gzip of no tar"), b"\xfd7zXZ\x00 broken xz"])
+def test_a_file_that_is_no_archive_or_a_corrupt_one_is_one_line(place, content):
+    archive = place.archive_dir / "broken.tar.gz"
+    archive.write_bytes(content)
+    assert "broken.tar.gz: cannot extract archive (expected a tar or zip file): " in place(archive)
+
+
+def test_a_file_of_the_archives_name_in_the_data_folder_is_never_overwritten(tmp_path):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "notes.txt").write_text("mine")
+    source = tmp_path / "notes.txt"
+    source.write_text("theirs")
+    md5 = hashlib.md5(b"theirs").hexdigest()
+    with pytest.raises(DataError, match=r"data/notes\.txt: already there with another MD5 .* not overwritten"):
+        fetch(data_dir, "auto", url=source.as_uri(), md5=md5)
+    assert (data_dir / "notes.txt").read_text() == "mine"
+
+
+def test_a_tar_that_ends_with_a_zip_is_read_as_the_tar(tmp_path):
+    inner = tmp_path / "extras.zip"
+    zip_with(inner, ("inner.txt", b"x", 0))
+    archive = tmp_path / "layout.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.add(inner, arcname="train/extras.zip")
+    (tmp_path / "dest").mkdir()
+    extract_safely(archive, tmp_path / "dest")
+    assert tree(tmp_path / "dest") == {"train", "train/extras.zip"}
