@@ -7,7 +7,8 @@ by those config keys instead. Prints a markdown table (mean ± std and n of the 
 values per run, best val accuracy, test loss, epochs, precision, the machine and its seconds per epoch
 with the fastest epoch (one of each per machine, with its seeds, where a recipe's runs ran on several),
 and the write-up's own figure with the gap for a recipe that has one), then
-names every run that failed or has not finished; ``--csv FILE`` writes the same table as CSV.
+names every run that failed or has not finished; ``--csv FILE`` writes the same table as CSV. ``--brief``
+prints the short table instead: recipe, test accuracy, n, epochs and the median time of a run per machine.
 
 ``--evaluations``: the PATHs are (or hold) ``cifar.evaluate`` output folders instead, and the table is
 their calibration and robustness: the TTA, test accuracy, ECE before and after temperature scaling, the mean
@@ -36,6 +37,8 @@ def parser() -> argparse.ArgumentParser:
     parse.add_argument("paths", nargs="+", help="run folders, or folders holding runs (globs expanded)")
     parse.add_argument("--csv", default=None, help="also write the table to this CSV file")
     parse.add_argument("--by", default=None, help="group by these comma-separated config keys, not by recipe")
+    parse.add_argument("--brief", action="store_true",
+                       help="the short table: recipe, test accuracy, n, epochs, time per run and machine")
     parse.add_argument("--evaluations", action="store_true",
                        help="PATHs are cifar.evaluate folders: the calibration and robustness table")
     parse.add_argument("--records", default=None, metavar="DIR",
@@ -43,7 +46,8 @@ def parser() -> argparse.ArgumentParser:
     return parse
 
 
-def report(paths: list[str], csv_file: str | None = None, by: str | None = None, records: str | None = None) -> str:
+def report(paths: list[str], csv_file: str | None = None, by: str | None = None, records: str | None = None,
+           brief: bool = False) -> str:
     folders = results.find_runs(paths)
     if records:
         copy_records(folders, paths, results.RUN_RECORD, records)
@@ -51,7 +55,7 @@ def report(paths: list[str], csv_file: str | None = None, by: str | None = None,
     groups = results.group_runs(runs, by=[k.strip() for k in by.split(",") if k.strip()] if by else None)
     if csv_file:
         write_csv(csv_file, results.CSV_COLUMNS, results.csv_rows(groups))
-    return results.markdown(groups)
+    return results.brief_markdown(groups) if brief else results.markdown(groups)
 
 
 def evaluation_report(paths: list[str], csv_file: str | None = None, records: str | None = None) -> str:
@@ -72,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
             raise CifarError("--by groups training runs; --evaluations lists one row per evaluation")
         print(evaluation_report(args.paths, args.csv, args.records))
     else:
-        print(report(args.paths, args.csv, args.by, args.records))
+        print(report(args.paths, args.csv, args.by, args.records, args.brief))
 
 
 if __name__ == "__main__":

@@ -113,6 +113,8 @@ def fit_figures(cfg: DictConfig, trainer: L.Trainer, started: float) -> dict[str
         M.VAL_ACC_BEST: _value(trainer.callback_metrics.get(M.VAL_ACC_BEST)),
         "epochs": epochs,
         "steps": trainer.global_step,
+        # fractional where max_steps ends the last epoch early (the speed record's recipes: 9.9, 3.5)
+        "epochs_trained": epochs_trained(trainer),
         "stopped_early": epochs < (trainer.max_epochs or 0),
         "target_acc": cfg.target_acc,
         "target_reached_epoch": next(
@@ -124,6 +126,14 @@ def fit_figures(cfg: DictConfig, trainer: L.Trainer, started: float) -> dict[str
         "best_checkpoint": (checkpoint.best_model_path if checkpoint is not None else "") or None,
         "output_dir": cfg.paths.output_dir,
     }
+
+
+def epochs_trained(trainer: L.Trainer) -> float | None:
+    """The batches trained over the batches of a full epoch (None where the loader has no length)."""
+    per_epoch = trainer.num_training_batches
+    if not per_epoch or math.isinf(per_epoch):
+        return None
+    return round(trainer.fit_loop.epoch_loop.batch_progress.total.completed / per_epoch, 2)
 
 
 def final_figures(cfg: DictConfig, trainer: L.Trainer, module, datamodule, ckpt: str | None) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """The package's layers only point down, and no modules import each other in a circle (lazy imports inside
-functions count): walked with ``ast`` over every file of ``cifar/``, so the picture in docs/design.md cannot
+functions count): walked with ``ast`` over every file of ``cifar/``, so the README's Layout cannot
 quietly drift from the code."""
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from cifar import metric_names as M
+from cifar.data.constants import TRAIN_SIZE
 from cifar.errors import CifarError, is_number
 from cifar.reporting.write_ups import reported_for
 
@@ -38,6 +39,7 @@ RUN_RECORD = (METRICS_FILE, CURVES_FILE, CONFIG_FILE, OVERRIDES_FILE)
 NOT_RECIPE = {"seed", "paths", "output_dir", "dirpath", "save_dir", "default_root_dir", "data_dir", "ckpt_path",
               "enable_progress_bar", "enable_model_summary", "progress_bar", "run_name"}
 FIGURES = (M.TEST_ACC, M.VAL_ACC_BEST, M.TEST_LOSS, M.TEST_ECE)
+DISTURBED = 3  # an epoch over 3 times its run's median was slowed by other work
 
 
 class ReportError(CifarError):
@@ -72,11 +74,40 @@ class RunResult:
             return [float(row["seconds"]) for row in csv.DictReader(fh) if row.get("seconds")]
 
     @property
+    def epochs_trained(self) -> float | None:
+        """Epochs trained, fractional where ``trainer.max_steps`` ended the last one early: from ``metrics.json``,
+        or, for records made before it was kept, the optimizer steps over the batches of a full epoch."""
+        if is_number(self.metrics.get("epochs_trained")):
+            return float(self.metrics["epochs_trained"])
+        data = (self.config or {}).get("data") or {}
+        steps, batch = self.metrics.get("steps"), data.get("batch_size")
+        if not is_number(steps) or not is_number(batch) or not batch:
+            return self.metrics.get("epochs")
+        images = TRAIN_SIZE - int(data.get("val_size") or 0)
+        per_epoch = images // batch if data.get("drop_last") else math.ceil(images / batch)
+        return round(steps / per_epoch, 2) if per_epoch else self.metrics.get("epochs")
+
+    @property
+    def full_epoch_times(self) -> list[float]:
+        """The times of the epochs that ran whole (not a last epoch that ``max_steps`` cut short)."""
+        trained = self.epochs_trained
+        partial = trained is not None and trained != int(trained) and len(self.epoch_times) > int(trained)
+        return self.epoch_times[:-1] if partial else self.epoch_times
+
+    @property
+    def disturbed_epochs(self) -> list[tuple[int, float]]:
+        """(epoch, seconds) of each epoch that took over ``DISTURBED`` times the run's median: slowed by
+        something else on the machine (the median, and so the speed shown, stays the machine's)."""
+        times = self.full_epoch_times
+        median = statistics.median(times) if times else 0
+        return [(i, t) for i, t in enumerate(times) if median and t > DISTURBED * median]
+
+    @property
     def median_epoch_seconds(self) -> float | None:
         """The median epoch time (a few epochs slowed by other work on the machine do not move it), else
         the fit time over the epochs."""
-        if self.epoch_times:
-            return statistics.median(self.epoch_times)
+        if self.full_epoch_times:
+            return statistics.median(self.full_epoch_times)
         epochs, fit = self.metrics.get("epochs"), self.metrics.get("fit_seconds")
         return fit / epochs if epochs and fit else None
 
@@ -186,15 +217,21 @@ class Group:
             row[f"{name} mean"] = statistics.mean(values) if values else None
             row[f"{name} std"] = statistics.stdev(values) if len(values) > 1 else None
             row[f"{name} values"] = values
-        row["epochs"] = [r.metrics.get("epochs") for r in self.finished]
+        row["epochs"] = [r.epochs_trained for r in self.finished]
+        row["disturbed epochs"] = [[(r.config or {}).get("seed"), epoch, seconds] for r in self.finished
+                                   for epoch, seconds in r.disturbed_epochs]
         row["seconds per epoch"], row["fastest epoch seconds"] = [], []
         for runs in machines.values():
             per_epoch = [s for s in (r.median_epoch_seconds for r in runs) if s is not None]
             row["seconds per epoch"].append(statistics.mean(per_epoch) if per_epoch else None)
             # the fastest epoch of any run: near the machine's own speed where other work slowed most epochs
-            row["fastest epoch seconds"].append(min((min(r.epoch_times) for r in runs if r.epoch_times), default=None))
+            row["fastest epoch seconds"].append(min((min(r.full_epoch_times) for r in runs if r.full_epoch_times),
+                                                    default=None))
         row["target reached (epoch)"] = [r.metrics.get("target_reached_epoch") for r in self.finished
                                          if r.metrics.get("target_acc") is not None]
+        row["seconds per run"] = [statistics.median(s) if (s := [r.metrics["fit_seconds"] for r in runs
+                                                                 if is_number(r.metrics.get("fit_seconds"))]) else None
+                                  for runs in machines.values()]
         row["seeds"] = [(r.config or {}).get("seed") for r in self.finished]
         reported = {reported_for(r.label) for r in self.runs}  # (one, unless --by mixes recipes)
         reported = reported.pop() if len(reported) == 1 else None
@@ -278,7 +315,7 @@ def markdown(groups: Sequence[Group]) -> str:
         + ("---|---:|" if write_up else ""),
     ]
     for r in rows:
-        epochs = sorted(set(r["epochs"]))
+        epochs = [f"{e:g}" if is_number(e) else e for e in sorted(set(r["epochs"]), key=lambda e: (e is None, e or 0))]
         reached = f" (val target at {_list(r['target reached (epoch)'])})" if r["target reached (epoch)"] else ""
         lines.append("| " + " | ".join([
             f"`{r['recipe']}`", r["precision"] or "-", _machines(r), str(r["n"]),
@@ -294,6 +331,7 @@ def markdown(groups: Sequence[Group]) -> str:
             *([r["write-up"] or "-", "-" if r["gap (points)"] is None else f"{r['gap (points)']:.1f}"]
               if write_up else []),
         ]) + " |")
+    lines += disturbed_lines(rows, "the medians above are not moved by them")
     unfinished = [run for g in groups for run in g.unfinished]
     if unfinished:
         lines += ["", "Not averaged in:", ""]
@@ -302,10 +340,41 @@ def markdown(groups: Sequence[Group]) -> str:
     return "\n".join(lines)
 
 
+def disturbed_lines(rows: Sequence[dict[str, Any]], effect: str) -> list[str]:
+    """A note under a table naming each epoch slowed by other work on the machine (``Run.disturbed_epochs``)."""
+    disturbed = [(r["recipe"], *d) for r in rows for d in r["disturbed epochs"]]
+    if not disturbed:
+        return []
+    return ["", f"Disturbed epochs (over {DISTURBED}x their run's median, slowed by other work on the machine; "
+                f"{effect}):", ""] + [f"- `{recipe}` seed {seed}, epoch {epoch}: {seconds:.0f} s"
+                                     for recipe, seed, epoch, seconds in disturbed]
+
+
+def short_machine(machine: str) -> str:
+    """``cpu: Intel(R) Xeon(R) Processor (amx_bf16, avx512_bf16), 2 threads`` -> ``Intel Xeon, 2 threads``."""
+    text = re.sub(r"\(R\)|\(TM\)|\bProcessor\b|\([^)]*\)|^(cpu|gpu): ", "", machine)
+    return re.sub(r"\s+", " ", re.sub(r"\s+,", ",", text)).strip()
+
+
+def brief_markdown(groups: Sequence[Group]) -> str:
+    """The short table: recipe, test accuracy (mean ± std, n), epochs, and the median time of a run (fit, with
+    its validation) on each machine the recipe ran on."""
+    rows = sorted((g.summary() for g in groups), key=lambda r: -(r[f"{M.TEST_ACC} mean"] or -1.0))
+    lines = ["| recipe | test acc, mean ± std | n | epochs | time per run (machine) |", "|---|---:|---:|---:|---|"]
+    for r in rows:
+        epochs = ", ".join(f"{e:g}" for e in sorted({e for e in r["epochs"] if is_number(e)})) or "-"
+        times = "; ".join(f"{seconds / 60:.1f} min ({short_machine(machine)})"
+                          for machine, seconds in zip(r["machine"] or [], r["seconds per run"]) if seconds is not None)
+        lines.append(f"| `{r['recipe']}` | {_pct(r[f'{M.TEST_ACC} mean'], r[f'{M.TEST_ACC} std'])} | {r['n']} | "
+                     f"{epochs} | {times or '-'} |")
+    return "\n".join(lines + disturbed_lines(rows, "the times above include them"))
+
+
 CSV_COLUMNS = ("recipe", "precision", "machine", "n", "failed", f"{M.TEST_ACC} mean", f"{M.TEST_ACC} std",
                f"{M.TEST_ACC} values", f"{M.VAL_ACC_BEST} mean", f"{M.VAL_ACC_BEST} std", f"{M.TEST_LOSS} mean",
                f"{M.TEST_LOSS} std", f"{M.TEST_ECE} mean", f"{M.TEST_ECE} std", "epochs", "seconds per epoch",
-               "target reached (epoch)", "seeds", "runs", "fastest epoch seconds", "write-up", "gap (points)", "machine seeds")
+               "target reached (epoch)", "seeds", "runs", "fastest epoch seconds", "write-up", "gap (points)", "machine seeds",
+               "disturbed epochs", "seconds per run")
 
 
 def csv_rows(groups: Sequence[Group]) -> list[list[Any]]:

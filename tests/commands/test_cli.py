@@ -46,7 +46,7 @@ def test_train_end_to_end(tmp_path, tiny_data):
 
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert {"val/acc", "val/loss", "val/acc_best", "test/acc", "test/loss", "epochs", "wall_seconds", "config"} <= set(metrics)
-    assert metrics["epochs"] == 2
+    assert metrics["epochs"] == 2 and metrics["epochs_trained"] == 2.0
     assert metrics["machine"].startswith("cpu: ") and metrics["machine"].endswith(" threads")  # where it trained
     assert metrics["config"]["data"]["data_dir"] == str(tiny_data)
 

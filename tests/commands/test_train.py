@@ -31,6 +31,11 @@ def test_writes_metrics_of_the_best_checkpoint(tmp_path, tiny_data):
     assert on_disk["config"]["precision"] == "32-true"
 
 
+def test_a_run_that_max_steps_stops_part_way_records_the_fraction_of_epochs_trained(tmp_path, tiny_data):
+    metrics = run(tmp_path, tiny_data, "+trainer.max_steps=8", "logger=none")  # 160 images, batches of 32: 5 a epoch
+    assert metrics["epochs"] == 2 and metrics["steps"] == 8 and metrics["epochs_trained"] == 1.6
+
+
 def test_same_seed_same_metrics_on_cpu(tmp_path, tiny_data):
     overrides = ("seed=123", "data.augment=crop_flip", "logger=none")
     first = run(tmp_path / "a", tiny_data, *overrides)

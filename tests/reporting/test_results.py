@@ -145,3 +145,26 @@ def test_runs_of_one_recipe_on_two_machines_get_one_speed_per_machine(tmp_path, 
     assert "; 99.0 (99.0) |" in line  # the other machine's speed stands beside the first one's, not averaged in
     (row,) = read_rows(tmp_path / "table.csv")
     assert row["seconds per epoch"].split(";")[1] == "99.0" and row["machine"].split(";")[1] == "cpu: Other CPU, 2 threads"
+
+
+def test_epochs_are_those_trained_and_a_disturbed_epoch_is_named_not_fastest(tmp_path, sweep):
+    """A run that max_steps ends part way through its last epoch shows the fraction; that short epoch is not
+    its fastest; an epoch over 3x the median (other work on the machine) is named under both tables."""
+    job = shutil.copytree(job_folders(sweep)[0], tmp_path / "run")
+    metrics = json.loads((job / "metrics.json").read_text())
+    (job / "metrics.json").write_text(json.dumps({**metrics, "epochs_trained": 2.5, "fit_seconds": 600.0}))
+    with open(job / "curves.csv", newline="") as fh:
+        curves = list(csv.DictReader(fh))
+    curves = [{**curves[0], "epoch": str(i), "seconds": str(s)} for i, s in enumerate([10.0, 11.0, 50.0, 3.0])]
+    with open(job / "curves.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(curves[0]))
+        writer.writeheader()
+        writer.writerows(curves)
+    full = report([str(job)])
+    (line,) = [line for line in full.splitlines() if line.startswith("| `")]
+    assert "| 2.5 |" in line and "| 11.0 (10.0) |" in line  # median and fastest of the full epochs (not the 3 s one)
+    seed = metrics["config"]["seed"]
+    assert f"seed {seed}, epoch 2: 50 s" in full.split("Disturbed epochs")[1]
+    brief = report([str(job)], brief=True)
+    assert brief.splitlines()[0] == "| recipe | test acc, mean ± std | n | epochs | time per run (machine) |"
+    assert "| 2.5 | 10.0 min (" in brief and f"seed {seed}, epoch 2: 50 s" in brief
