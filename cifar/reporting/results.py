@@ -37,7 +37,7 @@ RUN_RECORD = (METRICS_FILE, CURVES_FILE, CONFIG_FILE, OVERRIDES_FILE)
 # keys that say where a run reads and writes, which seed it drew, or what it shows while it runs:
 # not part of its recipe (at any depth of the config)
 NOT_RECIPE = {"seed", "paths", "output_dir", "dirpath", "save_dir", "default_root_dir", "data_dir", "ckpt_path",
-              "enable_progress_bar", "enable_model_summary", "progress_bar", "run_name"}
+              "enable_progress_bar", "enable_model_summary", "progress_bar", "run_name", "write_up"}
 FIGURES = (M.TEST_ACC, M.VAL_ACC_BEST, M.TEST_LOSS, M.TEST_ECE)
 DISTURBED = 3  # an epoch over 3 times its run's median was slowed by other work
 

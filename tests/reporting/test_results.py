@@ -168,3 +168,15 @@ def test_epochs_are_those_trained_and_a_disturbed_epoch_is_named_not_fastest(tmp
     brief = report([str(job)], brief=True)
     assert brief.splitlines()[0] == "| recipe | test acc, mean ± std | n | epochs | time per run (machine) |"
     assert "| 2.5 | 10.0 min (" in brief and f"seed {seed}, epoch 2: 50 s" in brief
+
+
+def test_each_write_up_figure_is_stated_in_its_recipes_own_file():
+    from cifar import CONF_DIR
+    from cifar.reporting.results import FIGURES
+    from cifar.reporting.write_ups import reported_for, write_up
+
+    stated = {p.stem: write_up(p.stem) for p in sorted((CONF_DIR / "experiment").glob("*.yaml"))}
+    assert {name for name, figure in stated.items() if figure} == {"basiccnn", "compactnet", "netv2", "speedrun94"}
+    assert all(f.metric in FIGURES and 0 < f.value < 1 for f in stated.values() if f)
+    assert reported_for("experiment=basiccnn accelerator=cpu") == stated["basiccnn"]
+    assert reported_for("experiment=basiccnn trainer.max_epochs=1") is None  # a shortened run is another recipe
