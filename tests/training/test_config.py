@@ -24,10 +24,9 @@ from cifar.training.callbacks.target_accuracy import TargetAccuracyCallback
 from cifar.training.callbacks.whitening import WhiteningInit
 from cifar.data.datamodule import CIFAR10DataModule
 from cifar.reporting.tensorboard import RunLogger
-from cifar.training.factory import build, build_group, build_module, build_trainer
+from cifar.training.factory import build, build_group, build_module, build_run, build_trainer, prepare
 from cifar.training.devices import cpu_bf16_flags
 from cifar.training.precision import resolve_precision
-from cifar.training.module import ImageClassifier
 
 from helpers import CONF, compose_run
 
@@ -46,8 +45,11 @@ def test_every_config_group_a_user_swaps_exists():
 
 @pytest.mark.parametrize("name", options("data"))
 def test_data_options(tmp_path, name):
-    cfg = compose_run(tmp_path, f"data={name}")
-    assert isinstance(build(cfg.data, "data"), CIFAR10DataModule)
+    cfg = compose_run(tmp_path, f"data={name}", "data.batch_size=77", "data.val_size=123")
+    datamodule = build(cfg.data, "data")
+    assert isinstance(datamodule, CIFAR10DataModule)
+    assert (datamodule.batch_size, datamodule.val_size) == (77, 123)  # what the user typed is what is built
+    assert str(datamodule.data_dir) == cfg.paths.data_dir
 
 
 @pytest.mark.parametrize("name", options("model"))
@@ -97,6 +99,7 @@ def test_trainer_options(tmp_path, name):
     resolve_precision(cfg)
     trainer = build_trainer(cfg)
     assert isinstance(trainer, L.Trainer) and trainer.max_epochs == 3
+    assert type(trainer.strategy.checkpoint_io).__name__ == "AtomicCheckpointIO"  # checkpoints written once, whole
 
 
 def test_accelerator_options_set_device_and_precision(tmp_path):
@@ -149,11 +152,12 @@ def test_logger_options_write_into_the_run_dir(tmp_path, name):
 
 @pytest.mark.parametrize("name", options("experiment"))
 def test_experiment_options_build_a_whole_run(tmp_path, name):
-    cfg = compose_run(tmp_path, f"experiment={name}")
-    resolve_precision(cfg)
-    assert isinstance(build(cfg.data, "data"), CIFAR10DataModule)
-    assert isinstance(build_module(cfg), ImageClassifier)
-    assert isinstance(build_trainer(cfg), L.Trainer)
+    cfg = prepare(compose_run(tmp_path, f"experiment={name}"))
+    run = build_run(cfg)
+    assert type(run.module.net) is type(build(cfg.model, "model"))  # the recipe's network
+    assert run.datamodule.batch_size == cfg.data.batch_size and run.module.tta == cfg.tta
+    assert run.trainer.max_epochs == cfg.trainer.max_epochs
+    assert run.module.label_smoothing == cfg.label_smoothing and run.module.channels_last == cfg.speed.channels_last
 
 
 def test_runs_land_in_outputs_by_date_and_time():
