@@ -40,6 +40,12 @@ TINY_RUN = [
     "trainer.enable_model_summary=false",
 ]
 
+# one epoch of a speedrun recipe on the tiny data (200 training images, all used: no validation split), fp32
+TINY_SPEEDRUN = [
+    "data.batch_size=32", "data.eval_batch_size=20", "trainer.max_epochs=1", "trainer.max_steps=-1",
+    "trainer.enable_progress_bar=false", "logger=none", "precision=32-true",
+]
+
 
 # -- running the project -------------------------------------------------------------------------
 

@@ -8,8 +8,9 @@ import subprocess
 import pytest
 import torch
 
+from cifar.bench import speedrun as speedrun_bench
 from cifar.bench.__main__ import main as bench_main
-from helpers import run_cli
+from helpers import TINY_SPEEDRUN, run_cli
 
 
 def test_overhead_prints_both_paths_and_ends_with_the_ratio(tmp_path):
@@ -58,6 +59,8 @@ def test_throughput_reports_every_model_and_variant_asked_for(tmp_path):
     (["speedrun", "experiment=speedrun94", "seeds=0"], "error: seeds='0' is out of range: expected an integer >= 1"),
     (["overhead", "--warmup", "9", "--steps", "5"], "error: --warmup=9 is out of range: expected 0 <= warmup < --steps (5)"),
 ])
+
+
 def test_bad_input_to_a_benchmark_is_one_line_and_exit_2(tmp_path, capsys, args, message):
     with pytest.raises(SystemExit) as exited:  # (in this process: the wrapper is what is tested)
         bench_main([*args, "--json", str(tmp_path / "x.json")])
@@ -67,6 +70,8 @@ def test_bad_input_to_a_benchmark_is_one_line_and_exit_2(tmp_path, capsys, args,
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is there")
+
+
 def test_a_benchmark_asked_for_an_absent_gpu_says_so_as_training_does(tmp_path, capsys):
     with pytest.raises(SystemExit) as exited:
         bench_main(["latency", "--device", "gpu", "--json", str(tmp_path / "x.json")])
@@ -90,3 +95,29 @@ def test_data_compares_every_pipeline_with_the_fastest_model(tmp_path):
         assert row["x_fastest_model"] == round(row["images_per_s"] / model_rate, 2)
         assert row["meets_target"] == (row["x_fastest_model"] >= 3.0)
     assert "| tensor | crop_flip |" in result.stdout
+
+
+def test_bench_speedrun_reports_accuracy_time_and_ratio(tmp_path, tiny_data):
+    out = tmp_path / "speedrun.json"
+    result = run_cli("bench", "speedrun", "experiment=speedrun85", "seeds=2", *TINY_SPEEDRUN, "--warmup-steps", "1",
+                     "--json", str(out), f"paths.data_dir={tiny_data}")  # overrides may follow options
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    report = json.loads(out.read_text())
+    assert lines[-1] == f"acc={report['acc_mean']:.4f} time_s={report['time_median_s']:.1f}"
+    assert any(line.startswith("ratio=") for line in lines) and report["ratio"] > 0
+    assert [r["path"] for r in report["runs"]] == ["lightning", "lightning", "plain"]
+    assert report["n"] == 2 and "amx_bf16" in report and report["precision"] == "32-true"
+    # both paths train on the same number of images, and the harness reports the rate
+    assert len({r["train_images"] for r in report["runs"]}) == 1 and report["runs"][0]["train_images"] % 32 == 0
+    for r in report["runs"]:
+        assert r["images_per_s"] == pytest.approx(r["train_images"] / r["seconds"], rel=0.02)
+    assert "training images/s" in result.stdout
+
+
+def test_trained_images_counts_partial_last_batches():
+    assert speedrun_bench.trained_images(336, 50_000, 1024, drop_last=True) == 336 * 1024
+    # 100 images in batches of 32: 32, 32, 32, 4 per epoch when the last batch is kept
+    assert speedrun_bench.trained_images(5, 100, 32, drop_last=False) == 100 + 32
+    assert speedrun_bench.trained_images(8, 100, 32, drop_last=False) == 200
+    assert speedrun_bench.trained_images(3, 100, 32, drop_last=True) == 96

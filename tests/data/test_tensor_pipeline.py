@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from cifar.data.datamodule import CIFAR10DataModule
-from cifar.data.tensor_pipeline import BatchAugment, TensorBatches
+from cifar.data.tensor_pipeline import TENSOR_RECIPES, BatchAugment, TensorBatches
 from cifar.errors import ConfigError
 from cifar.train import train
 from helpers import TINY_RUN, compose_run, tiny_datamodule
@@ -93,3 +93,25 @@ def test_each_split_is_converted_once_per_datamodule(tiny_data):
     assert dm.test_dataloader().images is not first.images
     assert tiny_datamodule(tiny_data, pipeline="tensor").train_dataloader().images is not first.images
     torch.testing.assert_close(first.images, TensorBatches(dm.train_set.images, np.zeros(len(dm.train_set)), 16).images)
+
+
+def test_alternating_flip_is_exact_every_epoch_with_translation():
+    images = np.random.default_rng(0).integers(0, 256, (50, 32, 32, 3), dtype=np.uint8)
+    batches = TensorBatches(images, np.zeros(50), 50, augment=TENSOR_RECIPES["translate_altflip"], shuffle=True)
+    flips = []
+    for epoch in range(4):
+        batches.set_epoch(epoch)
+        flips.append(batches._flips(50, torch.Generator().manual_seed(epoch)))
+    for e in range(3):
+        assert torch.equal(flips[e + 1], ~flips[e])
+    assert 0 < int(flips[0].sum()) < 50  # the first epoch's flips are random
+
+
+def test_reflect_translation_keeps_image_content_at_the_border():
+    ramp = np.tile((np.arange(32, dtype=np.uint8) * 8)[None, None, :, None], (64, 32, 1, 3))
+    batches = TensorBatches(ramp, np.zeros(64), 64, augment=TENSOR_RECIPES["translate_altflip"])
+    reference = TensorBatches(ramp, np.zeros(64), 64).images
+    out, _ = next(iter(batches))
+    # every output column is some column of the original image: reflection adds no black
+    columns = {round(v, 4) for v in reference[0, 0, 0].tolist()}
+    assert {round(v, 4) for v in out[:, 0, 0].flatten().tolist()} <= columns
