@@ -35,7 +35,7 @@ from cifar.files import write_json
 from cifar.reporting.evaluation_files import calibration_words, write_calibration, write_corruptions
 from cifar.reporting.tables import per_class_table
 from cifar.training.devices import resolve_device
-from cifar.training.factory import build_test_run, test_precision, test_trainer
+from cifar.training.factory import build_test_run, testing_precision, testing_trainer
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     run = trained.config
     tta = check_level(cfg.tta if cfg.tta is not None else run.get("tta", "none"))
     device = resolve_device(cfg.device)
-    precision = test_precision(cfg.precision, str(run.get("precision") or "32-true"), device)
+    precision = testing_precision(cfg.precision, str(run.get("precision") or "32-true"), device)
     confusion = ConfusionMatrixCallback(out)
     collector = TestOutputsCallback()
     test_run = build_test_run(trained, tta, precision, device, cfg.data, out, [confusion, collector])
@@ -94,13 +94,13 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     elif calibrate == "temperature":  # the same test step on the validation split
         datamodule.setup("fit")
         datamodule.use_as_test_set(datamodule.val_set.images, datamodule.val_set.labels.numpy())
-        test_trainer(device, precision, out, [collector]).test(module, datamodule=datamodule, verbose=False)
+        testing_trainer(device, precision, out, [collector]).test(module, datamodule=datamodule, verbose=False)
         fit = [*collector.collected(), f"the validation split ({len(datamodule.val_set)} images)"]
     report["calibration"], bins, scaled_bins = C.calibration_report(outputs, targets, *(fit or []))
     write_calibration(report["calibration"], bins, scaled_bins, out, trained.epoch)
     if corruptions:
         source = robustness.corrupted_source(cfg.corruptions, datamodule.data_dir, test_images, test_labels)
-        corrupted_trainer = test_trainer(device, precision, out, [])
+        corrupted_trainer = testing_trainer(device, precision, out, [])
 
         def test(images, labels) -> dict[str, float]:  # the run's test step on corrupted images
             datamodule.use_as_test_set(images, labels)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from datetime import date
 from pathlib import Path
@@ -15,6 +14,7 @@ from omegaconf import OmegaConf
 
 from cifar import CONF_DIR as CONF
 from cifar.errors import ConfigError
+from cifar.files import write_json
 from cifar.training.devices import describe_machine
 AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
@@ -61,9 +61,7 @@ class Stopwatch:
 
 
 def write_report(path: Path, report: dict, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"written: {path}\n")
+    print(f"written: {write_json(path, report)}\n")
     print(text)
 
 

@@ -26,7 +26,7 @@ def overhead(model: str, steps: int, batch_size: int, rounds: int, threads: int 
     import lightning as L
     from cifar.cli import compose_config
     from cifar.data.tensor_pipeline import TensorBatches
-    from cifar.training.factory import build_module, build_trainer
+    from cifar.training.factory import build_run, prepare
 
     if threads:
         torch.set_num_threads(threads)
@@ -74,16 +74,15 @@ def overhead(model: str, steps: int, batch_size: int, rounds: int, threads: int 
         cfg = compose_config([
             f"model={model}", "optimizer=adamw", f"optimizer.lr={lr}", "optimizer.weight_decay=0.01",
             "scheduler=none", "label_smoothing=0.0", f"accelerator={accelerator}", f"precision={precision}",
-            "speed.channels_last=false", "trainer.benchmark=false", "trainer.max_epochs=1",
-            "trainer.limit_val_batches=0", "trainer.num_sanity_val_steps=0", "trainer.enable_model_summary=false",
+            "speed.channels_last=false", "speed.tf32=false", "trainer.benchmark=false", "trainer.max_epochs=1",
+            "data.val_size=0", "optimized_metric=test/acc", "trainer.limit_val_batches=0", "trainer.num_sanity_val_steps=0", "trainer.enable_model_summary=false",
             "~callbacks.model_checkpoint", "~callbacks.early_stopping", f"paths.output_dir={out}",
         ])
-        module = build_module(cfg)
-        module.net = net
+        run = build_run(prepare(cfg))
+        run.module.net = net  # the same initial weights as the plain loop's
         timer = StepTimer()
-        trainer = build_trainer(cfg)
-        trainer.callbacks.append(timer)  # last: its epoch-end hook runs after the others' 
-        trainer.fit(module, train_dataloaders=batches())
+        run.trainer.callbacks.append(timer)  # last: its epoch-end hook runs after the others'
+        run.trainer.fit(run.module, train_dataloaders=batches())
         return (steps - warmup) * batch_size / timer.seconds
 
     torch.manual_seed(0)

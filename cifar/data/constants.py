@@ -16,7 +16,6 @@ NUM_CLASSES = len(CLASS_NAMES)
 IMAGE_SHAPE = (3, 32, 32)  # channels, height, width
 IMAGE_BYTES = 3 * 32 * 32
 TRAIN_SIZE = 50_000
-TEST_SIZE = 10_000
 
 # Per-channel mean and std of the official training set, on the [0, 1] scale.
 MEAN: tuple[float, float, float] = (0.4914, 0.4822, 0.4465)

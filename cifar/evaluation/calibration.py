@@ -62,12 +62,6 @@ def reliability_bins(probs: torch.Tensor, targets: torch.Tensor, n_bins: int = N
     return bins
 
 
-def ece_of_bins(bins: list[Bin]) -> float:
-    """The ECE from reliability bins: the count-weighted mean of |accuracy - confidence|."""
-    total = sum(b.count for b in bins)
-    return sum(b.count * abs(b.accuracy - b.confidence) for b in bins if b.count) / max(total, 1)
-
-
 def calibration_figures(outputs: torch.Tensor, targets: torch.Tensor, temperature: float = 1.0) -> dict[str, float]:
     """Accuracy, NLL, ECE and Brier score of ``outputs / temperature``."""
     scaled = outputs.detach().float() / temperature

@@ -172,11 +172,13 @@ def read_run(folder: Path) -> RunResult:
 
 
 def recipe(config: dict[str, Any] | None) -> str:
-    """A run's recipe: its resolved config without seeds and paths, as one comparable string."""
+    """A run's recipe: its resolved config without seeds and paths, as one comparable string. A ``_target_`` counts
+    by its class name: a class that moved to another module (``cifar.callbacks`` before) is the same recipe."""
 
     def strip(node: Any) -> Any:
         if isinstance(node, dict):
-            return {k: strip(v) for k, v in node.items() if k not in NOT_RECIPE}
+            return {k: str(v).rsplit(".", 1)[-1] if k == "_target_" else strip(v)
+                    for k, v in node.items() if k not in NOT_RECIPE}
         if isinstance(node, list):
             return [strip(v) for v in node]
         return node

@@ -159,7 +159,7 @@ def build_test_run(trained: TrainedModel, tta: str, precision: str, device: torc
     that tests with ``callbacks`` (no logger, no checkpoints)."""
     module = ImageClassifier(net=trained.net, optimizer=None, **{**module_settings(trained.config), "tta": tta})
     module.weights_epoch = trained.epoch  # (the figures' titles name it)
-    return Run(test_datamodule(trained.config, data), module, test_trainer(device, precision, output_dir, callbacks))
+    return Run(testing_datamodule(trained.config, data), module, testing_trainer(device, precision, output_dir, callbacks))
 
 
 def module_settings(run_config: DictConfig) -> dict[str, Any]:
@@ -182,7 +182,7 @@ def module_settings(run_config: DictConfig) -> dict[str, Any]:
     return settings
 
 
-def test_datamodule(run_config: DictConfig, given: DictConfig) -> CIFAR10DataModule:
+def testing_datamodule(run_config: DictConfig, given: DictConfig) -> CIFAR10DataModule:
     """The run's datamodule settings, with every non-null value of ``given`` on top. Built from plain values
     only: nothing the checkpoint's data config names is instantiated."""
     accepted = inspect.signature(CIFAR10DataModule).parameters
@@ -193,7 +193,7 @@ def test_datamodule(run_config: DictConfig, given: DictConfig) -> CIFAR10DataMod
     return CIFAR10DataModule(**settings)
 
 
-def test_precision(wanted: str | None, run_precision: str, device: torch.device) -> str:
+def testing_precision(wanted: str | None, run_precision: str, device: torch.device) -> str:
     """``wanted``, else the run's precision; on a CPU a run's fp16 precision (which CPUs do not run) becomes
     the CPU's own (``cpu_precision``), with a warning."""
     precision = wanted or run_precision
@@ -205,7 +205,7 @@ def test_precision(wanted: str | None, run_precision: str, device: torch.device)
     return precision
 
 
-def test_trainer(device: torch.device, precision: str, output_dir: str | Path, callbacks: list[L.Callback]) -> L.Trainer:
+def testing_trainer(device: torch.device, precision: str, output_dir: str | Path, callbacks: list[L.Callback]) -> L.Trainer:
     """A Trainer that only tests: on ``device``, at ``precision``, with ``callbacks``, writing nothing itself."""
     return L.Trainer(**trainer_device(device), **precision_arguments(precision), callbacks=callbacks, logger=False,
                      enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=False,

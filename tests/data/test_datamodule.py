@@ -17,7 +17,7 @@ from helpers import tiny_datamodule
 
 
 def image_ids(dataset: ImageArrayDataset) -> set[int]:
-    # tests/cifar_files.py writes each image's index into its first red pixels
+    # tests/helpers.py writes each image's index into its first red pixels
     return {int(img[0, 0, 0]) + 256 * int(img[0, 1, 0]) for img in dataset.images}
 
 
