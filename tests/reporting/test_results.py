@@ -180,3 +180,13 @@ def test_each_write_up_figure_is_stated_in_its_recipes_own_file():
     assert all(f.metric in FIGURES and 0 < f.value < 1 for f in stated.values() if f)
     assert reported_for("experiment=basiccnn accelerator=cpu") == stated["basiccnn"]
     assert reported_for("experiment=basiccnn trainer.max_epochs=1") is None  # a shortened run is another recipe
+
+
+def test_a_class_that_moved_to_another_module_keeps_its_recipe():
+    from cifar.reporting.results import recipe
+
+    before = {"seed": 0, "callbacks": {"curves": {"_target_": "cifar.callbacks.TrainingCurvesCallback"}}}
+    after = {"seed": 1, "callbacks": {"curves": {"_target_": "cifar.reporting.callbacks.training_curves.TrainingCurvesCallback"}}}
+    other = {"seed": 1, "callbacks": {"curves": {"_target_": "cifar.reporting.callbacks.sample_predictions.SamplePredictionsCallback"}}}
+    assert recipe(before) == recipe(after)  # records made before the callbacks moved join the new runs' row
+    assert recipe(after) != recipe(other)
