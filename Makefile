@@ -6,11 +6,22 @@ SHARED ?= ../shared
 
 .PHONY: install test test-slow data train bench tensorboard clean
 
-## install: create .venv and install the package (editable) with its test, export and sweep extras
-install:
+MLFLOW_SERVER ?= .mlflow-server
+
+.PHONY: mlflow-server
+
+## install: create .venv and install the package (editable) with its test, export, sweep and trackers extras,
+## and the MLflow server's own environment (the tests start a server from it)
+install: mlflow-server
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -c constraints.txt -e ".[test,export,sweep]"
+	$(PY) -m pip install -c constraints.txt -e ".[test,export,sweep,trackers]"
+
+## mlflow-server: MLflow's server in its own environment, $(MLFLOW_SERVER)/ (it needs SQLAlchemy 2, which the sweep
+## extra's Optuna excludes from .venv): $(MLFLOW_SERVER)/bin/mlflow server --backend-store-uri sqlite:///outputs/mlflow.db ...
+mlflow-server:
+	$(PYTHON) -m venv $(MLFLOW_SERVER)
+	$(MLFLOW_SERVER)/bin/python -m pip install -q -c constraints.txt mlflow
 
 ## test: run the default test suite (slow tests deselected)
 test:

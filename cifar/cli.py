@@ -31,7 +31,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from cifar import CONF_DIR
 from cifar.errors import CifarError, ConfigError
-from cifar.reporting.results import NOT_RECIPE
+from cifar.reporting.results import outside_recipe
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,6 @@ log = logging.getLogger(__name__)
 # noise under torch >= 2.10 from Lightning's pytree helper, and Lightning's hint to prefix `srun` on any machine
 # that has it (SLURM jobs go through hydra/launcher=slurm): they say nothing about the run
 QUIET_WARNINGS = (r".*isinstance\(treespec, LeafSpec\).*", r"The `srun` command is available on your system")
-# overrides a run name leaves out: where the run reads and writes, what it shows while it runs
-NOT_IN_NAME = NOT_RECIPE - {"seed"}
 NAME_LENGTH = 160  # characters (a folder name may have 255)
 
 
@@ -64,7 +62,7 @@ def run_name(choices: Mapping[str, Any], overrides: Iterable[str]) -> str:
     shown = []
     for override in overrides:
         key, _, value = str(override).lstrip("+").partition("=")
-        if key.startswith("hydra") or key.lstrip("~").split(".")[-1] in NOT_IN_NAME:
+        if key.startswith("hydra") or (outside_recipe(key) and key.lstrip("~") != "seed"):  # the seed is named
             continue
         if key == "experiment" or (key == "model" and value == head):
             continue

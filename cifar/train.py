@@ -26,10 +26,11 @@ from cifar.training.callbacks.target_accuracy import TargetAccuracyCallback
 from cifar.cli import entry_point, in_multirun
 from cifar.errors import CifarError
 from cifar.files import write_json
-from cifar.reporting.hparams import METRIC_COLUMNS, SHOWN_FIRST, curated_hparams
+from cifar.reporting.hparams import METRIC_COLUMNS, NONE, SHOWN_FIRST, curated_hparams
 from cifar.reporting.results import METRICS_FILE
 from cifar.reporting.sweep_summary import summarize
-from cifar.reporting.tensorboard import RunLogger, logging_step
+from cifar.reporting.tensorboard import logging_step
+from cifar.reporting.trackers import trackers
 from cifar.training.devices import describe_machine
 from cifar.training.factory import build_run, prepare
 from cifar.training.slurm import requeued_checkpoint
@@ -60,15 +61,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         metrics.update(fit_figures(cfg, trainer, started))
         metrics.update(final_figures(cfg, trainer, module, datamodule, "best" if metrics["best_checkpoint"] else None))
     except BaseException as exc:
-        record_failure(cfg, metrics, exc)
+        status = record_failure(cfg, metrics, exc)
         try:
-            end_sessions(trainer, "failed", started)
+            end_sessions(cfg, trainer, status, started, metrics.get("best_checkpoint"))
         except Exception as log_error:  # noqa: BLE001 - the job's own error is the one to raise
-            log.warning("could not mark the TensorBoard session failed: %s", log_error)
+            log.warning("could not mark the run %s in its trackers: %s", status, log_error)
         raise
     metrics.update(status="ok", wall_seconds=round(time.time() - started, 2))
     write_metrics(cfg, metrics)
-    end_sessions(trainer, "success", started)
+    end_sessions(cfg, trainer, "success", started, metrics["best_checkpoint"])
     log.info(
         "best val/acc %s, test/acc %s, %d epochs in %.0f s; run in %s",
         metrics[M.VAL_ACC_BEST], metrics[M.TEST_ACC], metrics["epochs"], metrics["fit_seconds"], cfg.paths.output_dir,
@@ -88,21 +89,28 @@ def resume_if_requeued(cfg: DictConfig) -> None:
 
 
 def start_sessions(cfg: DictConfig, trainer: L.Trainer) -> None:
-    """The run's row of TensorBoard's HParams table: its curated settings and the metric columns."""
+    """The run in each tracker: its curated settings, the metric columns, and tags for recipe, seed and machine."""
     hparams = curated_hparams(config_of(cfg), HydraConfig.get().runtime.choices if HydraConfig.initialized() else {})
-    for logger in trainer.loggers:
-        if isinstance(logger, RunLogger):
-            logger.start_session(hparams, METRIC_COLUMNS, SHOWN_FIRST)
+    tags = {"recipe": hparams["experiment"] if hparams["experiment"] != NONE else hparams["model"],
+            "seed": str(cfg.seed), "machine": describe_machine(trainer.strategy.root_device)}
+    for tracker in trackers(trainer.loggers):
+        tracker.start_session(hparams, tags, METRIC_COLUMNS, SHOWN_FIRST)
 
 
-def end_sessions(trainer: L.Trainer | None, status: str, started: float) -> None:
-    """The job's wall time (a metric column) and its end status, in TensorBoard."""
+def end_sessions(cfg: DictConfig, trainer: L.Trainer | None, status: str, started: float,
+                 best_checkpoint: str | None) -> None:
+    """The job's wall time (a metric column), its files (``metrics.json``; the best checkpoint for trackers that
+    keep checkpoints) and its end status, in each tracker."""
     if trainer is None:
         return
-    for logger in trainer.loggers:
-        if isinstance(logger, RunLogger):
-            logger.log_metrics({M.WALL_SECONDS: round(time.time() - started, 2)}, step=logging_step(trainer))
-            logger.end_session(status)
+    metrics_file = Path(cfg.paths.output_dir) / METRICS_FILE
+    for tracker in trackers(trainer.loggers):
+        tracker.log_metrics({M.WALL_SECONDS: round(time.time() - started, 2)}, step=logging_step(trainer))
+        files = [metrics_file] if metrics_file.is_file() else []
+        if tracker.log_checkpoints and best_checkpoint:
+            files.append(Path(best_checkpoint))
+        tracker.log_files(files)
+        tracker.end_session(status)
 
 
 def fit_figures(cfg: DictConfig, trainer: L.Trainer, started: float) -> dict[str, Any]:
@@ -149,9 +157,9 @@ def final_figures(cfg: DictConfig, trainer: L.Trainer, module, datamodule, ckpt:
                                                          M.TEST_ACC_NO_TTA, M.TEST_ECE, M.TEST_BRIER)}
 
 
-def record_failure(cfg: DictConfig, metrics: dict[str, Any], exc: BaseException) -> None:
-    """``metrics.json`` with ``status: failed``, the error and the figures reached; never in place of a
-    finished run's results (a resume that fails writes ``metrics_failed.json`` beside them)."""
+def record_failure(cfg: DictConfig, metrics: dict[str, Any], exc: BaseException) -> str:
+    """``metrics.json`` with ``status: failed`` (or ``interrupted``, returned), the error and the figures reached;
+    never in place of a finished run's results (a resume that fails writes ``metrics_failed.json`` beside them)."""
     interrupted = isinstance(exc, (KeyboardInterrupt, SystemExit))  # (Lightning turns Ctrl-C into SystemExit)
     record = {**metrics, "status": "interrupted" if interrupted else "failed",
               "error": "interrupted" if interrupted else describe(exc)}
@@ -161,6 +169,7 @@ def record_failure(cfg: DictConfig, metrics: dict[str, Any], exc: BaseException)
         write_metrics(cfg, record, FAILED_FILE if finished else METRICS_FILE)
     except Exception as write_error:  # noqa: BLE001 - the job's own error is the one to raise
         log.warning("could not record the failure in %s: %s", existing, write_error)
+    return record["status"]
 
 
 def write_metrics(cfg: DictConfig, metrics: dict[str, Any], name: str = METRICS_FILE) -> None:

@@ -55,3 +55,20 @@ def slurm_cluster():
     cluster = SlurmCluster(cpus=4).start()
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server():
+    """The URL of a real MLflow server (tests/mlflow_server.py), started once from the environment `make install`
+    builds (.mlflow-server/). Without that environment the tests skip, except under CI=true, where they fail."""
+    import os
+
+    import mlflow_server as server
+
+    if not server.available():
+        reason = f"no MLflow server environment at {server.ENVIRONMENT} (make mlflow-server)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true: {reason}")
+        pytest.skip(reason)
+    with server.serve() as url:
+        yield url

@@ -41,19 +41,19 @@ SHORT_NAMES = {"airplane": "plane", "automobile": "car"}  # the usual short CIFA
 
 
 def log_figure(fig: Figure, loggers: Iterable[Any], tag: str, step: int, close: bool = True) -> None:
-    """Log ``fig`` (drawn at ``CARD_INCHES``) as image ``tag`` to every TensorBoard logger, rendered 1:1."""
+    """Log ``fig`` (drawn at ``CARD_INCHES``) as image ``tag`` to every tracker of the run, rendered 1:1."""
     import numpy as np
     from PIL import Image
 
-    from cifar.reporting.tensorboard import tensorboards  # here, so the writers above need no Lightning
+    from cifar.reporting.trackers import trackers
 
-    boards = tensorboards(loggers)
-    if boards:
+    found = trackers(loggers)
+    if found:
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=CARD_DPI)  # not trimmed: the card's size exactly
         image = np.asarray(Image.open(buffer).convert("RGB"))
-        for logger in boards:
-            logger.experiment.add_image(tag, image, global_step=step, dataformats="HWC")
+        for tracker in found:
+            tracker.log_card(tag, image, step)
     if close:
         plt.close(fig)
 

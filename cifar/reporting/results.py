@@ -34,10 +34,10 @@ CONFIG_FILE = ".hydra/config.yaml"
 OVERRIDES_FILE = ".hydra/overrides.yaml"
 # what the report reads of a run: kept by ``cifar.report --records`` (no checkpoints, logs or figures)
 RUN_RECORD = (METRICS_FILE, CURVES_FILE, CONFIG_FILE, OVERRIDES_FILE)
-# keys that say where a run reads and writes, which seed it drew, or what it shows while it runs:
-# not part of its recipe (at any depth of the config)
+# keys that say where a run reads and writes, which seed it drew, or what it shows and records while it runs
+# (its loggers): not part of its recipe (at any depth of the config)
 NOT_RECIPE = {"seed", "paths", "output_dir", "dirpath", "save_dir", "default_root_dir", "data_dir", "ckpt_path",
-              "enable_progress_bar", "enable_model_summary", "progress_bar", "run_name", "write_up"}
+              "enable_progress_bar", "enable_model_summary", "progress_bar", "run_name", "write_up", "logger"}
 FIGURES = (M.TEST_ACC, M.VAL_ACC_BEST, M.TEST_LOSS, M.TEST_ECE)
 DISTURBED = 3  # an epoch over 3 times its run's median was slowed by other work
 
@@ -61,7 +61,7 @@ class RunResult:
     @property
     def label(self) -> str:
         """The command-line overrides without the seed: how the user asked for this recipe."""
-        kept = [o for o in self.overrides if o.lstrip("+~").split("=")[0].split(".")[-1] not in NOT_RECIPE]
+        kept = [o for o in self.overrides if not outside_recipe(o.split("=")[0])]
         return " ".join(kept) or "(defaults)"
 
     @cached_property
@@ -110,6 +110,12 @@ class RunResult:
             return statistics.median(self.full_epoch_times)
         epochs, fit = self.metrics.get("epochs"), self.metrics.get("fit_seconds")
         return fit / epochs if epochs and fit else None
+
+
+def outside_recipe(key: str) -> bool:
+    """An override's key (``logger.mlflow.tracking_uri``, ``~callbacks.x.dirpath``) names no part of the recipe."""
+    parts = key.lstrip("+~").split(".")
+    return parts[0] in NOT_RECIPE or parts[-1] in NOT_RECIPE
 
 
 def is_run(folder: Path) -> bool:

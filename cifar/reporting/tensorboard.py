@@ -2,15 +2,14 @@
 layout, and one step convention for everything logged at an epoch's end.
 
 ``RunLogger`` is Lightning's ``TensorBoardLogger`` with the events in the run folder itself (so that
-``tensorboard --logdir outputs`` names each run by its folder), without the ``epoch`` scalar that
-Lightning adds to every write (it jumps at the test step; the ``epoch/*`` series replace it), and with
-``start_session`` / ``end_session`` for the HParams table.
+``tensorboard --logdir outputs`` names each run by its folder), and a :class:`~cifar.reporting.trackers.Tracker`:
+its session is the HParams table's row.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import lightning as L
@@ -18,6 +17,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from cifar import metric_names as M
+from cifar.reporting.trackers import Tracker
 
 # train and val of one quantity on one chart (TensorBoard's Custom Scalars tab); the epoch/* series
 # are written by cifar/reporting/callbacks/training_curves.py, with the epoch as their step
@@ -38,7 +38,7 @@ STATUS = {"success": "STATUS_SUCCESS", "failed": "STATUS_FAILURE", "interrupted"
           "running": "STATUS_RUNNING"}
 
 
-class RunLogger(TensorBoardLogger):
+class RunLogger(Tracker, TensorBoardLogger):
     """TensorBoard events in ``save_dir`` itself; see the module docstring."""
 
     def __init__(self, save_dir: str, **kwargs: Any):
@@ -46,14 +46,11 @@ class RunLogger(TensorBoardLogger):
         super().__init__(save_dir, **kwargs)
 
     @rank_zero_only
-    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        super().log_metrics({k: v for k, v in metrics.items() if k != "epoch"}, step)
-
-    @rank_zero_only
-    def start_session(self, hparams: Mapping[str, Any], metrics: Sequence[str], shown_first: Sequence[str] = ()) -> None:
+    def start_session(self, hparams: Mapping[str, Any], tags: Mapping[str, str], metrics: Sequence[str],
+                      shown_first: Sequence[str] = ()) -> None:
         """The run's row of the HParams table: ``hparams`` (text, numbers, booleans as they are), the
         ``metrics`` columns (scalar tags whose last value the table shows) and the columns ticked when
-        the table opens (``shown_first``); plus the custom-scalars layout."""
+        the table opens (``shown_first``); plus the custom-scalars layout. (The tags are columns already.)"""
         self.log_hyperparams_file(hparams)
         writer = self.experiment._get_file_writer()  # (torch's add_hparams writes the same way)
         for summary in (experiment_summary(hparams, metrics, shown_first), session_start_summary(hparams)):
@@ -65,6 +62,10 @@ class RunLogger(TensorBoardLogger):
         """Marks the run ``success`` or ``failed`` in the HParams table."""
         self.experiment._get_file_writer().add_summary(session_end_summary(status))
         self.experiment.flush()
+
+    @rank_zero_only
+    def log_card(self, tag: str, image: Any, step: int) -> None:
+        self.experiment.add_image(tag, image, global_step=step, dataformats="HWC")
 
     def log_hyperparams_file(self, hparams: Mapping[str, Any]) -> None:
         """``hparams.yaml`` in the run folder holds the same curated settings."""
@@ -78,10 +79,6 @@ def logging_step(trainer: L.Trainer) -> int:
     logged at ``global_step`` would sit one step after the scalars of its epoch."""
     loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
     return int(getattr(loop, "_batches_that_stepped", trainer.global_step))
-
-
-def tensorboards(loggers: Iterable[Any]) -> list[TensorBoardLogger]:
-    return [logger for logger in loggers if isinstance(logger, TensorBoardLogger)]
 
 
 # -- the hparams plugin's records (torch's ``hparams()`` writes booleans as numbers and always ends

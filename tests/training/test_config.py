@@ -23,7 +23,9 @@ from cifar.training.callbacks.finite_loss import FiniteLossCallback
 from cifar.training.callbacks.target_accuracy import TargetAccuracyCallback
 from cifar.training.callbacks.whitening import WhiteningInit
 from cifar.data.datamodule import CIFAR10DataModule
+from cifar.reporting.mlflow_tracker import MLflowRunLogger
 from cifar.reporting.tensorboard import RunLogger
+from cifar.reporting.wandb_tracker import WandbRunLogger
 from cifar.training.factory import build, build_group, build_module, build_run, build_trainer, prepare
 from cifar.training.devices import cpu_bf16_flags
 from cifar.training.precision import resolve_precision
@@ -141,13 +143,22 @@ def test_callbacks_options(tmp_path, name):
 
 
 @pytest.mark.parametrize("name", options("logger"))
-def test_logger_options_write_into_the_run_dir(tmp_path, name):
+def test_logger_options_write_into_the_run_dir(tmp_path, name, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # (MLflow's local store: outputs/mlruns where the command runs)
+    monkeypatch.setenv("WANDB_MODE", "offline")
     cfg = compose_run(tmp_path, f"logger={name}")
     loggers = build_group(cfg.get("logger"), "logger")
-    expected = {"tensorboard": {RunLogger}, "csv": {CSVLogger}, "many": {RunLogger, CSVLogger}, "none": set()}
+    trackers = {RunLogger, WandbRunLogger, MLflowRunLogger}
+    expected = {"tensorboard": {RunLogger}, "csv": {CSVLogger}, "wandb": {WandbRunLogger}, "mlflow": {MLflowRunLogger},
+                "many": {CSVLogger, *trackers}, "none": set()}
     assert {type(x) for x in loggers} == expected[name]
     for logger in loggers:  # TensorBoard's events in the run folder itself (its run name), the CSV in csv/
-        assert Path(logger.log_dir) == (tmp_path if isinstance(logger, RunLogger) else tmp_path / "csv")
+        if isinstance(logger, RunLogger):
+            assert Path(logger.log_dir) == tmp_path
+        elif isinstance(logger, CSVLogger):
+            assert Path(logger.log_dir) == tmp_path / "csv"
+        else:  # W&B's run in <run>/wandb/, the ids of both trackers' runs in <run>/tracker_runs.json
+            assert Path(logger.run_dir) == tmp_path
 
 
 @pytest.mark.parametrize("name", options("experiment"))

@@ -15,7 +15,8 @@ from cifar.errors import check_bool, check_range, is_int
 from cifar.reporting.figures import CARD_INCHES, SMALL, log_figure, save_figure
 from cifar.files import write_csv
 from cifar.reporting.results import CURVES_FILE
-from cifar.reporting.tensorboard import logging_step, tensorboards
+from cifar.reporting.tensorboard import logging_step
+from cifar.reporting.trackers import trackers
 from cifar.training.param_groups import learning_rates
 
 COLUMNS = ("epoch", M.TRAIN_LOSS, M.VAL_LOSS, M.TRAIN_ACC, M.VAL_ACC, "lr", "seconds")
@@ -79,8 +80,8 @@ class TrainingCurvesCallback(L.Callback):
         write_csv(self.output_dir / CURVES_FILE, COLUMNS, ([h.get(c) for c in COLUMNS] for h in self.history))
         series = {tag: row[key] for key, tag in EPOCH_SERIES.items() if row[key] is not None}
         series.update({f"epoch/lr_{group}": lr for group, lr in rates.items()})
-        for logger in tensorboards(trainer.loggers):
-            logger.log_metrics(series, step=row["epoch"])
+        for tracker in trackers(trainer.loggers):
+            tracker.log_epoch_series(series, row["epoch"])
         every = self.plot_every_n_epochs
         if self.draws_figure and every and (trainer.current_epoch + 1) % every == 0:
             save_figure(self.figure(), self.output_dir / "curves.png")
