@@ -30,7 +30,7 @@ from cifar.reporting.hparams import METRIC_COLUMNS, NONE, SHOWN_FIRST, curated_h
 from cifar.reporting.results import METRICS_FILE
 from cifar.reporting.sweep_summary import summarize
 from cifar.reporting.tensorboard import logging_step
-from cifar.reporting.trackers import trackers
+from cifar.reporting.trackers import end_runs, trackers
 from cifar.training.devices import describe_machine
 from cifar.training.factory import build_run, prepare
 from cifar.training.slurm import requeued_checkpoint
@@ -61,15 +61,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         metrics.update(fit_figures(cfg, trainer, started))
         metrics.update(final_figures(cfg, trainer, module, datamodule, "best" if metrics["best_checkpoint"] else None))
     except BaseException as exc:
-        status = record_failure(cfg, metrics, exc)
-        try:
-            end_sessions(cfg, trainer, status, started, metrics.get("best_checkpoint"))
-        except Exception as log_error:  # noqa: BLE001 - the job's own error is the one to raise
-            log.warning("could not mark the run %s in its trackers: %s", status, log_error)
+        status, written = record_failure(cfg, metrics, exc)
+        end_sessions(trainer, status, started, written, metrics.get("best_checkpoint"))
         raise
     metrics.update(status="ok", wall_seconds=round(time.time() - started, 2))
     write_metrics(cfg, metrics)
-    end_sessions(cfg, trainer, "success", started, metrics["best_checkpoint"])
+    end_sessions(trainer, "success", started, Path(cfg.paths.output_dir) / METRICS_FILE, metrics["best_checkpoint"])
     log.info(
         "best val/acc %s, test/acc %s, %d epochs in %.0f s; run in %s",
         metrics[M.VAL_ACC_BEST], metrics[M.TEST_ACC], metrics["epochs"], metrics["fit_seconds"], cfg.paths.output_dir,
@@ -97,20 +94,14 @@ def start_sessions(cfg: DictConfig, trainer: L.Trainer) -> None:
         tracker.start_session(hparams, tags, METRIC_COLUMNS, SHOWN_FIRST)
 
 
-def end_sessions(cfg: DictConfig, trainer: L.Trainer | None, status: str, started: float,
+def end_sessions(trainer: L.Trainer | None, status: str, started: float, metrics_file: Path | None,
                  best_checkpoint: str | None) -> None:
-    """The job's wall time (a metric column), its files (``metrics.json``; the best checkpoint for trackers that
-    keep checkpoints) and its end status, in each tracker."""
-    if trainer is None:
-        return
-    metrics_file = Path(cfg.paths.output_dir) / METRICS_FILE
-    for tracker in trackers(trainer.loggers):
-        tracker.log_metrics({M.WALL_SECONDS: round(time.time() - started, 2)}, step=logging_step(trainer))
-        files = [metrics_file] if metrics_file.is_file() else []
-        if tracker.log_checkpoints and best_checkpoint:
-            files.append(Path(best_checkpoint))
-        tracker.log_files(files)
-        tracker.end_session(status)
+    """The job's wall time (a metric column), its files (the ``metrics.json`` it wrote; the best checkpoint for
+    trackers that keep checkpoints) and its end status, in each tracker (``end_runs``: never an error)."""
+    if trainer is not None:
+        files = [metrics_file] if metrics_file is not None and metrics_file.is_file() else []
+        end_runs(trainer.loggers, status, files, best_checkpoint, {M.WALL_SECONDS: round(time.time() - started, 2)},
+                 logging_step(trainer))
 
 
 def fit_figures(cfg: DictConfig, trainer: L.Trainer, started: float) -> dict[str, Any]:
@@ -157,19 +148,22 @@ def final_figures(cfg: DictConfig, trainer: L.Trainer, module, datamodule, ckpt:
                                                          M.TEST_ACC_NO_TTA, M.TEST_ECE, M.TEST_BRIER)}
 
 
-def record_failure(cfg: DictConfig, metrics: dict[str, Any], exc: BaseException) -> str:
-    """``metrics.json`` with ``status: failed`` (or ``interrupted``, returned), the error and the figures reached;
-    never in place of a finished run's results (a resume that fails writes ``metrics_failed.json`` beside them)."""
+def record_failure(cfg: DictConfig, metrics: dict[str, Any], exc: BaseException) -> tuple[str, Path | None]:
+    """``metrics.json`` with ``status: failed`` (or ``interrupted``), the error and the figures reached; never in
+    place of a finished run's results (a resume that fails writes ``metrics_failed.json`` beside them). Returns the
+    status and the file written (None where it could not be)."""
     interrupted = isinstance(exc, (KeyboardInterrupt, SystemExit))  # (Lightning turns Ctrl-C into SystemExit)
     record = {**metrics, "status": "interrupted" if interrupted else "failed",
               "error": "interrupted" if interrupted else describe(exc)}
     existing = Path(cfg.paths.output_dir) / METRICS_FILE
     try:
         finished = existing.is_file() and json.loads(existing.read_text()).get("status") == "ok"
-        write_metrics(cfg, record, FAILED_FILE if finished else METRICS_FILE)
+        written = existing.with_name(FAILED_FILE if finished else METRICS_FILE)
+        write_metrics(cfg, record, written.name)
     except Exception as write_error:  # noqa: BLE001 - the job's own error is the one to raise
         log.warning("could not record the failure in %s: %s", existing, write_error)
-    return record["status"]
+        written = None
+    return record["status"], written
 
 
 def write_metrics(cfg: DictConfig, metrics: dict[str, Any], name: str = METRICS_FILE) -> None:

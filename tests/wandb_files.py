@@ -46,6 +46,7 @@ class OfflineRun:
     tags: list[str] = field(default_factory=list)
     config: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
+    step_metrics: dict[str, str] = field(default_factory=dict)  # metric name or glob -> the metric its charts plot against
     exit_code: int | None = None
 
     def series(self, key: str) -> list[tuple[float, float]]:
@@ -71,6 +72,8 @@ def read_offline_run(folder: Path) -> OfflineRun:
         elif kind == "history":
             run.history.append({item.key or "/".join(item.nested_key): json.loads(item.value_json)
                                 for item in record.history.item})
+        elif kind == "metric" and record.metric.step_metric:
+            run.step_metrics[record.metric.name or record.metric.glob_name] = record.metric.step_metric
         elif kind == "exit":
             run.exit_code = record.exit.exit_code
     return run

@@ -63,7 +63,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--first-seed", type=int, default=0)
     run.add_argument("--json", type=Path, default=None, help="default: outputs/bench/speedrun_<experiment>.json")
 
-    over = sub.add_parser("overhead", help="the project's Lightning loop against a plain PyTorch loop")
+    over = sub.add_parser("overhead", help="the project's Lightning loop against a plain PyTorch loop, or a logger's cost")
+    over.add_argument("overrides", nargs="*", help="Hydra overrides of the Lightning path (logger.mlflow.tracking_uri=...)")
+    over.add_argument("--logger", default=None, help="compare logger=none with this logger (wandb, mlflow, ...)")
     over.add_argument("--model", default="smallnet", choices=model_names())
     over.add_argument("--steps", type=int, default=300, help="steps per round (fewer: the machine's drift decides the ratio)")
     over.add_argument("--batch-size", type=int, default=128)
@@ -80,7 +82,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args, extra = parser().parse_known_args(argv)
     # Hydra overrides may also follow the options (speedrun ... --plain-runs 0 model.widths=[32,64,64])
-    if extra and args.what == "speedrun" and all("=" in e and not e.startswith("-") for e in extra):
+    if extra and args.what in ("speedrun", "overhead") and all("=" in e and not e.startswith("-") for e in extra):
         args.overrides += extra
     elif extra:
         parser().error(f"unrecognized arguments: {' '.join(extra)}")
@@ -119,9 +121,10 @@ def main(argv: list[str] | None = None) -> None:
         from cifar.bench import overhead
 
         check_range("--warmup", args.warmup, 0 <= args.warmup < args.steps, f"0 <= warmup < --steps ({args.steps})")
-        args.json = args.json or Path(f"outputs/bench/overhead_{args.model}.json")
+        suffix = f"_{args.logger}" if args.logger else ""
+        args.json = args.json or Path(f"outputs/bench/overhead_{args.model}{suffix}.json")
         report = overhead.overhead(args.model, args.steps, args.batch_size, args.rounds, args.threads,
-                                   args.accelerator, args.precision, args.warmup)
+                                   args.accelerator, args.precision, args.warmup, args.logger, args.overrides)
         text = overhead.markdown(report)
     write_report(args.json, report, text)
 

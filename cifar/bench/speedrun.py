@@ -36,6 +36,7 @@ from cifar.errors import ConfigError
 from cifar.data.tensor_pipeline import BatchAugment, TensorBatches, tensor_augmentation
 from cifar.inference.tta import tta_logits
 from cifar.training.devices import cpu_bf16_flags, cpu_name, resolve_device
+from cifar.reporting.trackers import end_runs
 from cifar.training.factory import build, build_group, build_module, build_run, prepare
 from cifar.training.param_groups import build_optimizer
 from cifar.training.precision import HALF_WEIGHTS, half_weights
@@ -77,6 +78,7 @@ def lightning_run(cfg: DictConfig, datamodule: CIFAR10DataModule, seed: int, max
     results = trainer.test(module, datamodule=datamodule, verbose=False)[0]
     synchronize(device)
     seconds = time.perf_counter() - start
+    end_runs(trainer.loggers, "success")  # (untimed) each seed is a run of its own in a tracker
     no_tta = results.get(M.TEST_ACC_NO_TTA)
     return float(results[M.TEST_ACC]), seconds, None if no_tta is None else float(no_tta), trainer.global_step
 

@@ -57,6 +57,21 @@ def local_store_uri(folder: str | Path) -> str:
     return Path(folder).resolve().as_uri()
 
 
+def create_experiment(uri: str, name: str) -> None:
+    """The experiment ``name``, created now unless it exists: the jobs of a sweep that start together (joblib,
+    SLURM) would otherwise race to create it, and all but one fail."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    if client.get_experiment_by_name(name) is None:
+        try:
+            client.create_experiment(name)
+        except MlflowException:
+            if client.get_experiment_by_name(name) is None:  # not the race: a real error
+                raise
+
+
 class MLflowRunLogger(Tracker, MLFlowLogger):
     """``tracking_uri``: a server's URL, else the file store in ``local_store``. ``experiment_name``: None for the
     sweep folder in a multirun, else ``cifar``. ``resume_from``: the checkpoint the run resumes (``ckpt_path``):
@@ -68,9 +83,11 @@ class MLflowRunLogger(Tracker, MLFlowLogger):
         self.run_dir = run_dir
         self.log_checkpoints = log_checkpoints
         uri = check_tracking_uri(tracking_uri) if tracking_uri else local_store_uri(local_store)
-        super().__init__(experiment_name=experiment_name or sweep_folder() or DEFAULT_EXPERIMENT,
-                         run_name=run_name, tracking_uri=uri, log_model=False,
-                         run_id=remembered_run(run_dir, "mlflow") if resume_from else None, **kwargs)
+        experiment_name = experiment_name or sweep_folder() or DEFAULT_EXPERIMENT
+        create_experiment(uri, experiment_name)
+        self.store = f"mlflow {uri}"  # (the run ids this run folder remembers are per store)
+        super().__init__(experiment_name=experiment_name, run_name=run_name, tracking_uri=uri, log_model=False,
+                         run_id=remembered_run(run_dir, self.store) if resume_from else None, **kwargs)
 
     def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
         """Lightning's call with the module's whole config: the run's params are the curated settings instead."""
@@ -81,7 +98,7 @@ class MLflowRunLogger(Tracker, MLFlowLogger):
         from mlflow.entities import Param, RunTag
 
         client, run_id = self.experiment, self.run_id
-        remember_run(self.run_dir, "mlflow", run_id)
+        remember_run(self.run_dir, self.store, run_id)
         client.update_run(run_id, status="RUNNING")  # (a resumed run ended when its first part did)
         # MLflow's params cannot change: a resume that changes one (a longer trainer.max_epochs) says so in a tag
         logged = client.get_run(run_id).data.params

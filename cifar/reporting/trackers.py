@@ -10,11 +10,14 @@ images, the per-epoch series with the epoch as their step, the run's files, and 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from cifar.files import write_json
+
+log = logging.getLogger(__name__)
 
 RUN_IDS_FILE = "tracker_runs.json"  # in the run folder: each tracker's run id, so a resume continues that run
 
@@ -54,6 +57,23 @@ def trackers(loggers: Iterable[Any]) -> list[Tracker]:
     return [logger for logger in loggers if isinstance(logger, Tracker)]
 
 
+def end_runs(loggers: Iterable[Any], status: str, files: Sequence[str | Path] = (), checkpoint: str | Path | None = None,
+             metrics: Mapping[str, float] | None = None, step: int = 0) -> None:
+    """Each tracker's run: its last ``metrics`` at ``step``, its ``files`` (and ``checkpoint`` where the tracker keeps
+    checkpoints), then its end with ``status``. A step that fails (a server gone, an upload refused) is a warning:
+    it never keeps a tracker's run from ending, the other trackers from theirs, or a finished run from its results."""
+    for tracker in trackers(loggers):
+        kept = [*files, *([checkpoint] if checkpoint and tracker.log_checkpoints else [])]
+        steps = [("log the last metrics", lambda: metrics and tracker.log_metrics(metrics, step=step)),
+                 ("upload the run's files", lambda: tracker.log_files(kept)),
+                 (f"mark the run {status}", lambda: tracker.end_session(status))]
+        for what, action in steps:
+            try:
+                action()
+            except Exception as exc:  # noqa: BLE001 - see the docstring
+                log.warning("%s: could not %s: %s", type(tracker).__name__, what, exc)
+
+
 def sweep_folder() -> str | None:
     """The multirun's sweep folder, which groups its jobs in a tracker; None in a single run."""
     from hydra.core.hydra_config import HydraConfig
@@ -65,7 +85,8 @@ def sweep_folder() -> str | None:
 
 
 def remembered_run(run_dir: str | Path, tracker: str) -> str | None:
-    """The id of ``tracker``'s run that this run folder logged to (``RUN_IDS_FILE``), if any."""
+    """The id of ``tracker``'s run that this run folder logged to (``RUN_IDS_FILE``), if any; ``tracker`` names the
+    store too (``mlflow <uri>``), so a run resumed into another store starts a run there."""
     path = Path(run_dir) / RUN_IDS_FILE
     return json.loads(path.read_text()).get(tracker) if path.is_file() else None
 

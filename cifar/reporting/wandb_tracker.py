@@ -22,6 +22,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from cifar.reporting.trackers import Tracker, remember_run, remembered_run, sweep_folder
 
 EXIT_CODES = {"success": 0, "failed": 1, "interrupted": 255}
+TAG_LENGTH = 64  # W&B refuses longer tags (and with one, all of a run's tags)
 
 
 def has_api_key() -> bool:
@@ -43,6 +44,7 @@ class WandbRunLogger(Tracker, WandbLogger):
                  **kwargs: Any):
         self.run_dir = save_dir
         self.log_checkpoints = log_checkpoints
+        self.epoch_series: set[str] = set()
         mode = mode or os.environ.get("WANDB_MODE") or ("online" if has_api_key() else "offline")
         run_id = (remembered_run(save_dir, "wandb") if resume_from else None) or uuid.uuid4().hex[:8]
         super().__init__(save_dir=save_dir, project=project, name=name, group=group or sweep_folder(), id=run_id,
@@ -57,9 +59,8 @@ class WandbRunLogger(Tracker, WandbLogger):
         run = self.experiment
         remember_run(self.run_dir, "wandb", run.id)
         run.config.update(dict(hparams), allow_val_change=True)
-        run.tags = tuple(dict.fromkeys([*run.tags, *(f"{k}:{v}" for k, v in tags.items())]))
+        run.tags = tuple(dict.fromkeys([*run.tags, *(f"{k}:{v}"[:TAG_LENGTH] for k, v in tags.items())]))
         run.define_metric("epoch")
-        run.define_metric("epoch/*", step_metric="epoch")
 
     @rank_zero_only
     def log_card(self, tag: str, image: Any, step: int) -> None:
@@ -67,6 +68,9 @@ class WandbRunLogger(Tracker, WandbLogger):
 
     @rank_zero_only
     def log_epoch_series(self, series: Mapping[str, float], epoch: int) -> None:
+        for key in set(series) - self.epoch_series:  # each by name: Lightning's "*" glob would claim them otherwise
+            self.experiment.define_metric(key, step_metric="epoch")
+            self.epoch_series.add(key)
         self.experiment.log({**series, "epoch": epoch})
 
     @rank_zero_only

@@ -24,6 +24,18 @@ def test_overhead_prints_both_paths_and_ends_with_the_ratio(tmp_path):
     assert report["ratio"] == float(last.split("=")[1])
 
 
+def test_overhead_of_a_logger_compares_the_lightning_path_without_and_with_it(tmp_path):
+    out = tmp_path / "overhead.json"
+    result = run_cli("bench", "overhead", "--logger", "csv", "--steps", "3", "--warmup", "1", "--batch-size", "8",
+                     "--rounds", "2", "--json", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "| cifar (Lightning), logger=none |" in result.stdout and "| cifar (Lightning), logger=csv |" in result.stdout
+    report = json.loads(out.read_text())
+    assert report["paths"] == ["logger=none", "logger=csv"] and [len(v) for v in report["images_per_s"].values()] == [2, 2]
+    assert set(report["epoch_end_seconds"]) == {"logger=none", "logger=csv"}
+    assert report["ratio"] == pytest.approx(report["medians"]["logger=csv"] / report["medians"]["logger=none"], abs=1e-3)
+
+
 def test_latency_covers_every_model(tmp_path):
     out = tmp_path / "latency.json"
     result = run_cli("bench", "latency", "--models", "smallnet,netv2", "--runs", "3", "--json", str(out))

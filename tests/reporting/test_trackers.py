@@ -6,10 +6,13 @@ tracking URI checked before training."""
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import pytest
 
+import tensorboard_client as tb
 from helpers import TINY_RUN, compose_run, job_folders, run_cli
 from wandb_files import offline_runs
 
@@ -112,6 +115,7 @@ def test_wandb_writes_the_run_offline_with_what_tensorboard_shows(single_run):
     assert {"recipe:smallnet", "seed:42", f"machine:{metrics['machine']}"} <= set(run.tags)
     assert run.group == ""  # a single run belongs to no sweep
     assert [epoch for epoch, _ in run.series("epoch/acc_train")] == [0, 1]
+    assert run.step_metrics["epoch/acc_train"] == "epoch" and run.step_metrics["*"] == "trainer/global_step"  # (Lightning: every other key)
     assert [value for _, value in run.series(M.TEST_ACC)] == [pytest.approx(metrics[M.TEST_ACC])]
     assert run.series(M.WALL_SECONDS) and len(run.series("train/loss_step")) > 2
     assert "metrics.json" in run.files
@@ -121,28 +125,68 @@ def test_wandb_writes_the_run_offline_with_what_tensorboard_shows(single_run):
     assert run.exit_code == 0
 
 
-def test_a_multirun_is_one_mlflow_experiment_and_one_wandb_group(mlflow_server, tiny_data, tmp_path):
-    sweep = tmp_path / "sweep"
-    result = run_cli("train", "-m", *TRACKERS, *TINY_RUN, "trainer.max_epochs=1", f"paths.data_dir={tiny_data}",
-                     f"logger.mlflow.tracking_uri={mlflow_server}", f"hydra.sweep.dir={sweep}", "seed=1,2", cwd=tmp_path)
+@pytest.fixture(scope="module")
+def sweep(mlflow_server, tiny_data, tmp_path_factory) -> Path:
+    """A 2-job multirun (two learning rates) into every tracker: its sweep folder."""
+    root = tmp_path_factory.mktemp("tracked_sweep")
+    result = run_cli("train", "-m", *TRACKERS, *TINY_RUN, f"paths.data_dir={tiny_data}", "optimizer.lr=0.001,0.01",
+                     f"logger.mlflow.tracking_uri={mlflow_server}",
+                     f"hydra.sweep.dir={root}/sweep", cwd=root)
     assert result.returncode == 0, result.stderr[-3000:]
+    return root / "sweep"
+
+
+def test_a_multirun_is_one_mlflow_experiment_and_one_wandb_group(mlflow_server, sweep):
     jobs = job_folders(sweep)
     runs = mlflow_runs(mlflow_server, str(sweep))
-    assert sorted(r.data.tags["seed"] for r in runs) == ["1", "2"]
+    assert sorted(r.data.params["optimizer.lr"] for r in runs) == ["0.001", "0.01"]
     assert {r.info.status for r in runs} == {"FINISHED"}
     assert sorted(r.info.run_name for r in runs) == sorted(f.name.split("-", 1)[1] for f in jobs)
     offline = [run for job in jobs for run in offline_runs(job)]
     assert [run.group for run in offline] == [str(sweep)] * 2
-    assert sorted(tag for run in offline for tag in run.tags if tag.startswith("seed:")) == ["seed:1", "seed:2"]
+    assert sorted(run.config["optimizer.lr"] for run in offline) == [0.001, 0.01]
 
 
-def test_a_failed_job_is_marked_failed(mlflow_server, tiny_data, tmp_path, monkeypatch):
-    import cifar.train
+needs_browser = pytest.mark.skipif(not tb.browser_available() and os.environ.get("CI") != "true",
+                                   reason="no chromium/chromedriver (apt-get install chromium chromium-driver)")
 
-    def broken(*args, **kwargs):
-        raise RuntimeError("the test split is gone")
 
-    monkeypatch.setattr(cifar.train, "final_figures", broken)
+@needs_browser
+def test_a_sweep_in_mlflows_ui(mlflow_server, sweep):
+    """What a user sees in MLflow's own web page: the sweep's experiment with both jobs, the sections of their
+    confusion matrices and of their per-epoch curves. With ``CIFAR_MLFLOW_SCREENSHOTS=<folder>`` the curves are
+    saved there (docs/images/mlflow_sweep_curves.png)."""
+    experiment = client(mlflow_server).get_experiment_by_name(str(sweep)).experiment_id
+    names = [r.info.run_name for r in mlflow_runs(mlflow_server, str(sweep))]
+    shots = os.environ.get("CIFAR_MLFLOW_SCREENSHOTS")
+    with tb.browser(width=1500, height=1000) as driver:
+        driver.get(f"{mlflow_server}/#/experiments/{experiment}/runs?compareRunsMode=CHART")
+        tb.wait_for(driver, lambda d: (t := tb.page_text(d)) and all(n[:25] in t for n in names), timeout=90)
+        driver.execute_script(CLOSE_ASSISTANT)
+        # the charts' sections are named after the metrics' prefixes: the epoch series, the confusion matrices
+        assert tb.wait_for(driver, lambda d: d.execute_script(SHOW_SECTION, "confusion"), timeout=60) == 1
+        assert tb.wait_for(driver, lambda d: d.execute_script(SHOW_SECTION, "epoch"), timeout=60) == 1
+        if shots:
+            time.sleep(8)  # (the charts draw)
+            driver.save_screenshot(os.path.join(shots, "mlflow_sweep_curves.png"))
+
+
+CLOSE_ASSISTANT = """for (const b of document.querySelectorAll("button[aria-label='Close']")) { b.click(); }"""
+# scrolls the section of charts named arguments[0] to the top; returns how many such names there are (null: none)
+SHOW_SECTION = """const titles = Array.from(document.querySelectorAll('*'))
+    .filter(e => e.childElementCount === 0 && e.textContent.trim() === arguments[0]);
+if (!titles.length) return null;
+titles[0].scrollIntoView({block: 'start'});
+return titles.length;"""
+
+
+def test_a_job_that_fails_in_training_is_marked_failed(mlflow_server, tiny_data, tmp_path, monkeypatch):
+    from cifar.training.module import ImageClassifier
+
+    def broken(self, batch, batch_idx):
+        raise RuntimeError("the batch is gone")
+
+    monkeypatch.setattr(ImageClassifier, "training_step", broken)
     with pytest.raises(RuntimeError):
         train(compose_run(tmp_path, *TRACKERS, *TINY_RUN, "trainer.max_epochs=1", f"logger.mlflow.tracking_uri={mlflow_server}",
                           "logger.mlflow.experiment_name=failing", data_dir=tiny_data))
@@ -151,6 +195,24 @@ def test_a_failed_job_is_marked_failed(mlflow_server, tiny_data, tmp_path, monke
     assert "metrics.json" in artifacts(mlflow_server, run.info.run_id)  # with the error it recorded
     (offline,) = offline_runs(tmp_path)
     assert offline.exit_code == 1 and "metrics.json" in offline.files
+
+
+def test_a_tracker_that_fails_at_the_end_leaves_the_run_and_the_other_trackers_finished(mlflow_server, tiny_data,
+                                                                                          tmp_path, monkeypatch):
+    from cifar.reporting.wandb_tracker import WandbRunLogger
+
+    def refused(self, paths):
+        raise OSError("upload refused: 413 Request Entity Too Large")
+
+    monkeypatch.setattr(WandbRunLogger, "log_files", refused)
+    metrics = train(compose_run(tmp_path, *TRACKERS, *TINY_RUN, "trainer.max_epochs=1",
+                                f"logger.mlflow.tracking_uri={mlflow_server}", "logger.mlflow.experiment_name=refused",
+                                data_dir=tiny_data))
+    assert metrics["status"] == "ok" and json.loads((tmp_path / "metrics.json").read_text())["status"] == "ok"
+    (run,) = mlflow_runs(mlflow_server, "refused")
+    assert run.info.status == "FINISHED" and "metrics.json" in artifacts(mlflow_server, run.info.run_id)
+    (offline,) = offline_runs(tmp_path)
+    assert offline.exit_code == 0 and "metrics.json" not in offline.files  # ended all the same
 
 
 def test_a_resumed_run_continues_its_tracker_runs(mlflow_server, tiny_data, tmp_path):
