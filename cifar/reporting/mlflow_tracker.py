@@ -22,7 +22,7 @@ from lightning.pytorch.loggers import MLFlowLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from cifar.errors import ConfigError
-from cifar.reporting.trackers import Tracker, remember_run, remembered_run, sweep_folder
+from cifar.reporting.trackers import Tracker, require_package, remember_run, remembered_run, sweep_folder
 
 OPTION = "logger.mlflow.tracking_uri"
 STATUS = {"success": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
@@ -80,6 +80,7 @@ class MLflowRunLogger(Tracker, MLFlowLogger):
     def __init__(self, run_dir: str, tracking_uri: str | None = None, local_store: str = "outputs/mlruns",
                  experiment_name: str | None = None, run_name: str | None = None, log_checkpoints: bool = False,
                  resume_from: str | None = None, **kwargs: Any):
+        require_package("mlflow", "logger=mlflow")
         self.run_dir = run_dir
         self.log_checkpoints = log_checkpoints
         uri = check_tracking_uri(tracking_uri) if tracking_uri else local_store_uri(local_store)

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from cifar.errors import ConfigError
 from cifar.files import write_json
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,19 @@ class Tracker:
     def end_session(self, status: str) -> None:
         """The run's end: ``success``, ``failed`` or ``interrupted``."""
         raise NotImplementedError
+
+
+def require_package(module: str, option: str) -> None:
+    """A tracker's client is installed (the ``trackers`` extra), else one line saying how to install it."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise ConfigError(f"{option} needs the {module} package, from the trackers extra: "
+                          "pip install -e '.[trackers]' (make install installs it)")
 
 
 def trackers(loggers: Iterable[Any]) -> list[Tracker]:

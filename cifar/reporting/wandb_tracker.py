@@ -19,7 +19,7 @@ from typing import Any
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from cifar.reporting.trackers import Tracker, remember_run, remembered_run, sweep_folder
+from cifar.reporting.trackers import Tracker, require_package, remember_run, remembered_run, sweep_folder
 
 EXIT_CODES = {"success": 0, "failed": 1, "interrupted": 255}
 TAG_LENGTH = 64  # W&B refuses longer tags (and with one, all of a run's tags)
@@ -42,6 +42,7 @@ class WandbRunLogger(Tracker, WandbLogger):
     def __init__(self, save_dir: str, project: str = "cifar", name: str | None = None, group: str | None = None,
                  mode: str | None = None, log_checkpoints: bool = False, resume_from: str | None = None,
                  **kwargs: Any):
+        require_package("wandb", "logger=wandb")
         self.run_dir = save_dir
         self.log_checkpoints = log_checkpoints
         self.epoch_series: set[str] = set()

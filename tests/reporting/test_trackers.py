@@ -251,3 +251,16 @@ def test_a_bad_or_unreachable_tracking_uri_fails_before_training(tiny_data, tmp_
     assert not (tmp_path / "run" / "checkpoints").exists()  # nothing trained
     with pytest.raises(ConfigError, match=r"^logger\.mlflow\.tracking_uri=sqlite:///x\.db: expected http\(s\)://"):
         check_tracking_uri("sqlite:///x.db")
+
+
+@pytest.mark.parametrize("tracker", ["wandb", "mlflow"])
+def test_a_tracker_whose_client_is_not_installed_is_one_line_naming_the_extra(tracker, tmp_path, monkeypatch):
+    import sys
+
+    from cifar.training.factory import build_group
+
+    monkeypatch.setitem(sys.modules, tracker, None)  # as if the trackers extra were not installed
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=rf"^logger={tracker} needs the {tracker} package, from the trackers extra: "
+                                          r"pip install -e '\.\[trackers\]'"):
+        build_group(compose_run(tmp_path, f"logger={tracker}").logger, "logger")
