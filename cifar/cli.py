@@ -25,13 +25,13 @@ import hydra
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
-from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from cifar import CONF_DIR
 from cifar.errors import CifarError, ConfigError
 from cifar.reporting.results import outside_recipe
+from cifar.reporting.trackers import sweep_folder
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def quiet_warnings() -> None:
 
 
 def in_multirun() -> bool:
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    return sweep_folder() is not None
 
 
 def fail(exc: CifarError) -> None:
