@@ -51,7 +51,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if holdout and calibrate != "temperature":
         raise ConfigError(f"calibration.test_holdout={holdout} holds test images out for calibrate=temperature, "
                           "which is not set")
-    corruptions = robustness.selected_names(cfg.corruptions.names, official=bool(cfg.corruptions.data_dir))
+    corruptions = robustness.selected_names(cfg.corruptions.names)
     severities = robustness.selected_severities(cfg.corruptions.severities)
     out = Path(cfg.paths.output_dir)
     trained = load_trained_model(cfg.ckpt_path)

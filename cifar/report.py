@@ -12,7 +12,9 @@ prints the short table instead: recipe, test accuracy, n, epochs and the median 
 
 ``--evaluations``: the PATHs are (or hold) ``cifar.evaluate`` output folders instead, and the table is
 their calibration and robustness: the TTA, test accuracy, ECE before and after temperature scaling, the mean
-corruption accuracy and the worst corruption, one row per evaluation.
+corruption accuracy and the worst corruption, one row per evaluation; ``--brief``: only the clean and
+corruption figures. ``--baseline RECIPE`` adds each one's mCE and relative mCE against the evaluation of that
+recipe (its name as the table shows it, or the start of it, e.g. ``experiment=basiccnn``).
 
 ``--records DIR``: also copies what the table is built from (each run's ``metrics.json``, ``curves.csv`` and
 Hydra config; each evaluation's ``evaluation.json``) to ``DIR``, keeping each folder's path below the given
@@ -41,6 +43,8 @@ def parser() -> argparse.ArgumentParser:
                        help="the short table: recipe, test accuracy, n, epochs, time per run and machine")
     parse.add_argument("--evaluations", action="store_true",
                        help="PATHs are cifar.evaluate folders: the calibration and robustness table")
+    parse.add_argument("--baseline", default=None, metavar="RECIPE",
+                       help="with --evaluations: the recipe whose corruption errors the mCE figures are relative to")
     parse.add_argument("--records", default=None, metavar="DIR",
                        help="also copy the small files the table is built from to DIR (no checkpoints or logs)")
     return parse
@@ -58,14 +62,15 @@ def report(paths: list[str], csv_file: str | None = None, by: str | None = None,
     return results.brief_markdown(groups) if brief else results.markdown(groups)
 
 
-def evaluation_report(paths: list[str], csv_file: str | None = None, records: str | None = None) -> str:
+def evaluation_report(paths: list[str], csv_file: str | None = None, records: str | None = None,
+                      brief: bool = False, baseline: str | None = None) -> str:
     files = evaluations.find_evaluations(paths)
     if records:
         copy_records([file.parent for file in files], paths, evaluations.EVALUATION_RECORD, records)
-    rows = [evaluations.row(path) for path in files]
+    rows = evaluations.with_corruption_errors([evaluations.row(path) for path in files], baseline)
     if csv_file:
         write_csv(csv_file, evaluations.CSV_COLUMNS, evaluations.csv_rows(rows))
-    return evaluations.markdown(rows)
+    return evaluations.brief_markdown(rows) if brief else evaluations.markdown(rows)
 
 
 @command
@@ -74,8 +79,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.evaluations:
         if args.by:
             raise CifarError("--by groups training runs; --evaluations lists one row per evaluation")
-        print(evaluation_report(args.paths, args.csv, args.records))
+        print(evaluation_report(args.paths, args.csv, args.records, args.brief, args.baseline))
     else:
+        if args.baseline:
+            raise CifarError("--baseline names the recipe mCE is relative to: it goes with --evaluations")
         print(report(args.paths, args.csv, args.by, args.records, args.brief))
 
 

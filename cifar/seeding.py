@@ -48,6 +48,6 @@ def flip_start_seed(seed: int) -> int:
 
 
 def corruption_seed(seed: int, corruption: int, severity: int, step: int) -> int:
-    """One transform (``step``) of generated corruption number ``corruption`` (its index in CIFAR-10-C's list)
-    at ``severity``: stable across runs and machines."""
+    """Generated corruption number ``corruption`` (its index in CIFAR-10-C's list) at ``severity``: one stream
+    (``step`` 0) draws everything it needs, image after image; stable across runs and machines."""
     return stream_seed(seed, CORRUPTION_STREAMS + corruption, severity, step)

@@ -28,6 +28,15 @@ def tiny_folders(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def frost_photographs(tmp_path_factory) -> Path:
+    """A folder of the five frost photographs CIFAR-10-C overlays, fetched once a session from PyPI (the
+    imagecorruptions wheel, about 2 MB) by the project's own checked path (read-only: do not modify)."""
+    from cifar.evaluation import frost
+
+    return frost.ensure(tmp_path_factory.mktemp("frost"))
+
+
+@pytest.fixture(scope="session")
 def tiny_arrays():
     """The rows and labels written into every batch file of ``tiny_data``."""
     return layout_arrays(PER_BATCH)

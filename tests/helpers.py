@@ -17,6 +17,7 @@ import tarfile
 import zlib
 from pathlib import Path
 
+import cv2
 import numpy as np
 from omegaconf import DictConfig
 from PIL import Image
@@ -201,3 +202,21 @@ def make_archive(source: Path, archive: Path, arcname: str | None = None) -> str
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(source, arcname=arcname or source.name)
     return hashlib.md5(archive.read_bytes()).hexdigest()
+
+
+def photo_like_images(n: int, seed: int = 0) -> np.ndarray:
+    """uint8 [n, 32, 32, 3] RGB images made here that behave like photos under corruptions: smooth colour
+    fields, one sharp-edged object, fine texture, the whole range from dark to bright (never real data). The same
+    on every machine: numpy's PCG64 streams and OpenCV's cubic resize."""
+    rng = np.random.default_rng(seed)
+    images = np.empty((n, 32, 32, 3), np.float32)
+    rows, cols = np.mgrid[0:32, 0:32]
+    for k in range(n):
+        coarse = rng.uniform(20, 235, (5, 5, 3)).astype(np.float32)
+        image = cv2.resize(coarse, (32, 32), interpolation=cv2.INTER_CUBIC)
+        centre, radius = rng.uniform(8, 24, 2), rng.uniform(4, 11)
+        inside = (rows - centre[0]) ** 2 + (cols - centre[1]) ** 2 < radius ** 2
+        image[inside] = image[inside] * rng.uniform(0.3, 0.7) + rng.uniform(0, 255, 3) * 0.5
+        image *= rng.uniform(0.5, 1.1)  # overall exposure
+        images[k] = image + rng.normal(0, 4, image.shape)
+    return np.clip(images, 0, 255).round().astype(np.uint8)

@@ -95,10 +95,14 @@ def archive_path(url: str, data_dir: Path) -> Path:
     return data_dir / (name if name not in ("", ".", "..") and "\0" not in name else "cifar-10.tar.gz")
 
 
-def download_archive(url: str, data_dir: Path, md5: str) -> tuple[Path, bool]:
-    """Download ``url`` into ``data_dir``; the archive's path, and whether it was downloaded now (False: a copy
-    with that MD5 was there). A bad MD5, or a file or folder of that name that is not the archive (never
-    overwritten), is a :class:`DataError`."""
+DATA_HINT = "Set data.url (and data.md5) to a reachable copy, or put the data in data.data_dir and set data.download=false"
+
+
+def download_archive(url: str, data_dir: Path, md5: str, what: str = "CIFAR-10",
+                     hint: str = DATA_HINT) -> tuple[Path, bool]:
+    """Download ``url`` (``what`` it holds) into ``data_dir``; the archive's path, and whether it was downloaded
+    now (False: a copy with that MD5 was there). A bad MD5, or a file or folder of that name that is not the
+    archive (never overwritten), is a :class:`DataError`; one that cannot be downloaded ends with ``hint``."""
     archive = archive_path(url, data_dir)
     if archive.is_dir():
         raise DataError(f"{archive}: a folder has the name the download of {url} takes: rename it, or set "
@@ -116,10 +120,7 @@ def download_archive(url: str, data_dir: Path, md5: str) -> tuple[Path, bool]:
         _stream(url, part)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         part.unlink(missing_ok=True)
-        raise DataError(
-            f"could not download CIFAR-10 from {url}: {exc}. Set data.url (and data.md5) to a "
-            "reachable copy, or put the data in data.data_dir and set data.download=false"
-        ) from None
+        raise DataError(f"could not download {what} from {url}: {exc}. {hint}") from None
     actual = calculate_md5(part)
     if actual != md5:
         part.unlink(missing_ok=True)

@@ -8,6 +8,7 @@ run's own test step, with its TTA views, so a cell is exactly what ``test/acc`` 
 
 from __future__ import annotations
 
+import functools
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -24,15 +25,15 @@ from cifar.evaluation.corrupted_sets import CORRUPTIONS, SEVERITIES, GeneratedSe
 from cifar.files import write_csv
 
 CACHE_FOLDER = "cifar10-corrupted-generated"  # beside the data, unless corruptions.cache_dir says where
+FROST_FOLDER = "frost"  # in the cache folder: the photographs frost overlays (cifar/evaluation/frost.py)
 
 
-def selected_names(given: Any, official: bool) -> tuple[str, ...]:
-    """``corruptions.names``: ``[]`` (none), ``all`` (every one the source has) or a list of names."""
-    available = CORRUPTIONS if official else generated.GENERATED
+def selected_names(given: Any) -> tuple[str, ...]:
+    """``corruptions.names``: ``[]`` (none), ``all`` (the fifteen) or a list of names."""
     if given in (None, "none"):
         return ()
     if given == "all":
-        return available
+        return CORRUPTIONS
     if isinstance(given, str) and given in CORRUPTIONS:
         given = [given]
     if not isinstance(given, (list, tuple, ListConfig)):
@@ -42,9 +43,6 @@ def selected_names(given: Any, official: bool) -> tuple[str, ...]:
     for name in names:
         if name not in CORRUPTIONS:
             raise ConfigError(f"corruptions.names: {name!r} is unknown: expected all or some of {', '.join(CORRUPTIONS)}")
-        if name not in available:
-            raise ConfigError(f"corruptions.names: {name} is not generated here ({generated.LEFT_OUT[name]}): "
-                              "name the official CIFAR-10-C files with corruptions.data_dir to test it")
     return names
 
 
@@ -60,9 +58,10 @@ def corrupted_source(cfg: DictConfig, data_dir: Path, test_images: np.ndarray, t
         return OfficialSet(cfg.data_dir)
     check_range("corruptions.seed", cfg.seed, is_int(cfg.seed, 0), "an integer >= 0")
     cache = Path(cfg.cache_dir) if cfg.cache_dir else data_dir / CACHE_FOLDER
-    return GeneratedSet(cache, test_images, test_labels, cfg.seed, generated.corrupt, generated.VERSION,
-                        f"generated here ({generated.VERSION.split(',')[0]}, CIFAR-10-C's severities; "
-                        f"seed {cfg.seed}; not CIFAR-10-C)")
+    make = functools.partial(generated.corrupt, frost_dir=cache / FROST_FOLDER)
+    return GeneratedSet(cache, test_images, test_labels, cfg.seed, make, generated.VERSION,
+                        f"generated here ({generated.VERSION}; seed {cfg.seed}; CIFAR-10-C's distribution, "
+                        "not its images)")
 
 
 def run_benchmark(source, names: Sequence[str], severities: Sequence[int],
@@ -92,9 +91,6 @@ def run_benchmark(source, names: Sequence[str], severities: Sequence[int],
         "mean_accuracy": means,
         "mean_corruption_accuracy": statistics.mean(means.values()),
         "worst": {"corruption": worst, "mean_accuracy": means[worst]},
-        # what "all" could not include (the generated set lacks five)
-        "left_out": {} if isinstance(source, OfficialSet) or tuple(names) != generated.GENERATED
-        else dict(generated.LEFT_OUT),
         "seconds": round(time.time() - started, 1),
         "generation_seconds": round(getattr(source, "generation_seconds", 0.0), 1),
     }
@@ -123,7 +119,5 @@ def markdown(table: dict[str, Any], clean_accuracy: float | None = None) -> str:
     clean = f" (clean: {clean_accuracy:.2%})" if clean_accuracy is not None else ""
     lines += ["", f"mean corruption accuracy {table['mean_corruption_accuracy']:.2%}{clean}; worst: "
               f"{table['worst']['corruption']} ({table['worst']['mean_accuracy']:.2%})"]
-    if table["left_out"]:
-        lines.append("left out: " + "; ".join(f"{k} ({v})" for k, v in table["left_out"].items()))
     return "\n".join(lines)
 

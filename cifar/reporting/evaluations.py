@@ -2,7 +2,11 @@
 
 One row per ``cifar.evaluate`` output folder (its ``evaluation.json``): the recipe of the checkpoint's
 run (as ``cifar.report`` names it), the clean test accuracy, ECE before and after temperature scaling,
-the mean corruption accuracy and the worst corruption, with the corrupted set's source.
+the mean corruption accuracy and the worst corruption, with the corrupted set's source. Against a baseline
+recipe (``--baseline``), also the mean corruption error (mCE) and the relative mCE of Hendrycks and Dietterich
+(ICLR 2019), in per cent of the baseline's: for each corruption c, CE_c = sum_s E_cs / sum_s E_cs(baseline)
+and relative CE_c = sum_s (E_cs - E_clean) / sum_s (E_cs - E_clean)(baseline), E being the error at
+severity s; each averaged over the corruptions.
 """
 
 from __future__ import annotations
@@ -65,9 +69,66 @@ def row(path: Path) -> dict[str, Any]:
         "worst corruption": worst.get("corruption"),
         "worst acc": worst.get("mean_accuracy"),
         "corruptions": len(corruptions.get("accuracy") or {}),
+        "cells": corruptions.get("accuracy") or {},  # corruption -> severity -> accuracy
+        "mCE": None,
+        "relative mCE": None,
         "source": corruptions.get("source"),
         "folder": str(path.parent),
     }
+
+
+def find_baseline(rows: Sequence[dict[str, Any]], name: str) -> dict[str, Any]:
+    """The row whose recipe is ``name``, or else the one row whose recipe starts with it."""
+    exact = [r for r in rows if r["recipe"] == name]
+    matches = exact or [r for r in rows if str(r["recipe"]).startswith(name)]
+    recipes = ", ".join(f"`{r['recipe']}`" for r in (matches if len(matches) > 1 else rows))
+    if len(matches) != 1:
+        raise ReportError(f"--baseline {name}: {'matches ' + str(len(matches)) if matches else 'matches no'} "
+                          f"evaluation's recipe; expected one of {recipes}")
+    if not matches[0]["cells"] or matches[0]["test acc"] is None:
+        raise ReportError(f"--baseline {name}: {matches[0]['folder']} has no corruption benchmark to compare with")
+    return matches[0]
+
+
+def corruption_errors(row: dict[str, Any], baseline: dict[str, Any]) -> tuple[float | None, float | None]:
+    """``row``'s mCE and relative mCE against ``baseline`` (fractions: 1 is the baseline's), or None where the
+    two were not tested on the same corruptions and severities (or the baseline lost nothing to one)."""
+    cells, base = row["cells"], baseline["cells"]
+    if not cells or row["test acc"] is None or set(cells) != set(base) or any(set(cells[c]) != set(base[c])
+                                                                            for c in cells):
+        return None, None
+    ce, relative = [], []
+    for name, by_severity in cells.items():
+        errors = [1 - by_severity[s] for s in by_severity]
+        base_errors = [1 - base[name][s] for s in by_severity]
+        ce.append(sum(errors) / sum(base_errors))
+        base_drop = sum(e - (1 - baseline["test acc"]) for e in base_errors)
+        relative.append(sum(e - (1 - row["test acc"]) for e in errors) / base_drop if base_drop > 0 else None)
+    return sum(ce) / len(ce), None if None in relative else sum(relative) / len(relative)
+
+
+def with_corruption_errors(rows: Sequence[dict[str, Any]], baseline: str | None) -> list[dict[str, Any]]:
+    """``rows`` with their mCE and relative mCE against the recipe called ``baseline`` (none: as they are)."""
+    if baseline is None:
+        return list(rows)
+    base = find_baseline(rows, baseline)
+    return [{**r, **dict(zip(("mCE", "relative mCE"), corruption_errors(r, base))), "baseline": base["recipe"]}
+            for r in rows]
+
+
+def _worst(r: dict[str, Any]) -> str:
+    return "-" if r["worst corruption"] is None else f"{r['worst corruption']} ({r['worst acc']:.2%})"
+
+
+def _errors_note(rows: Sequence[dict[str, Any]]) -> list[str]:
+    base = next((r["baseline"] for r in rows if r.get("baseline")), None)
+    return [] if base is None else [
+        f"mCE and relative mCE (Hendrycks and Dietterich, 2019): the corruption errors in per cent of `{base}`'s."]
+
+
+def _sources_note(rows: Sequence[dict[str, Any]]) -> list[str]:
+    sources = sorted({r["source"] for r in rows if r["source"]})
+    return ["Corrupted images: " + "; ".join(sources) + ". In brackets: the number of corruptions."] if sources else []
 
 
 def _f(value: Any, fmt: str) -> str:
@@ -75,27 +136,43 @@ def _f(value: Any, fmt: str) -> str:
 
 
 def markdown(rows: Sequence[dict[str, Any]]) -> str:
-    lines = ["| recipe | TTA | test acc | ECE | ECE after T (T) | NLL, after T | mean corruption acc | worst corruption |",
-             "|---|---|---:|---:|---:|---:|---:|---|"]
+    errors = any(r.get("baseline") for r in rows)
+    lines = ["| recipe | TTA | test acc | ECE | ECE after T (T) | NLL, after T | mean corruption acc | worst corruption |"
+             + (" mCE | relative mCE |" if errors else ""),
+             "|---|---|---:|---:|---:|---:|---:|---|" + ("---:|---:|" if errors else "")]
     for r in sorted(rows, key=lambda r: -(r["test acc"] or 0)):
-        worst = "-" if r["worst corruption"] is None else f"{r['worst corruption']} ({r['worst acc']:.2%})"
         temperature = f" ({r['temperature']:.2f})" if r["temperature"] is not None else ""
         lines.append(" | ".join([
             f"| `{r['recipe']}`", r["tta"] or "-", _f(r["test acc"], "{:.2%}"), _f(r["ECE"], "{:.4f}"),
             _f(r["ECE after T"], "{:.4f}") + temperature,
             _f(r["NLL"], "{:.3f}") + (f", {r['NLL after T']:.3f}" if r["NLL after T"] is not None else ""),
             _f(r["mean corruption acc"], "{:.2%}") + (f" ({r['corruptions']})" if r["corruptions"] else ""),
-            worst + " |",
-        ]))
-    sources = sorted({r["source"] for r in rows if r["source"]})
-    if sources:
-        lines += ["", "Corrupted images: " + "; ".join(sources) + ". In brackets: the number of corruptions."]
-    return "\n".join(lines)
+            _worst(r), *((_f(r["mCE"], "{:.1%}"), _f(r["relative mCE"], "{:.1%}")) if errors else ()),
+        ]) + " |")
+    notes = _sources_note(rows) + _errors_note(rows)
+    return "\n".join(lines + ([""] + notes if notes else []))
+
+
+def brief_markdown(rows: Sequence[dict[str, Any]]) -> str:
+    """The short robustness table: clean and mean corruption accuracy, the worst corruption, and the mCE figures
+    where there is a baseline."""
+    errors = any(r.get("baseline") for r in rows)
+    lines = ["| recipe | clean acc | mean corruption acc | worst corruption |" + (" mCE | relative mCE |" if errors else ""),
+             "|---|---:|---:|---|" + ("---:|---:|" if errors else "")]
+    for r in sorted(rows, key=lambda r: -(r["test acc"] or 0)):
+        lines.append(" | ".join([
+            f"| `{r['recipe']}`", _f(r["test acc"], "{:.2%}"),
+            _f(r["mean corruption acc"], "{:.2%}") + (f" ({r['corruptions']})" if r["corruptions"] else ""),
+            _worst(r), *((_f(r["mCE"], "{:.1%}"), _f(r["relative mCE"], "{:.1%}")) if errors else ()),
+        ]) + " |")
+    notes = _sources_note(rows) + _errors_note(rows)
+    return "\n".join(lines + ([""] + notes if notes else []))
 
 
 CSV_COLUMNS = ("recipe", "epoch", "tta", "test acc", "ECE", "ECE after T", "temperature", "NLL", "NLL after T",
-               "mean corruption acc", "worst corruption", "worst acc", "corruptions", "source", "folder")
+               "mean corruption acc", "worst corruption", "worst acc", "corruptions", "mCE", "relative mCE", "baseline",
+               "source", "folder")
 
 
 def csv_rows(rows: Sequence[dict[str, Any]]) -> list[list[Any]]:
-    return [["" if r[c] is None else r[c] for c in CSV_COLUMNS] for r in rows]
+    return [["" if r.get(c) is None else r[c] for c in CSV_COLUMNS] for r in rows]

@@ -42,9 +42,10 @@ def report_blocks(page: str) -> list[tuple[str, str, list[str]]]:
 BLOCKS = [block for page in PAGES for block in report_blocks(page)]
 
 
-def test_the_readme_shows_the_brief_table_and_the_results_page_both_full_ones():
+def test_the_readme_shows_the_brief_tables_and_the_results_page_both_full_ones():
     commands = {page: [command for where, command, _ in BLOCKS if where.startswith(page)] for page in PAGES}
-    assert [c for c in commands["README.md"] if "--brief" in c], commands
+    assert [c for c in commands["README.md"] if "--brief" in c and "--evaluations" not in c], commands
+    assert [c for c in commands["README.md"] if "--brief" in c and "--evaluations" in c and "--baseline" in c], commands
     assert any("--evaluations" in c for c in commands["docs/results.md"]), commands
     assert any("--evaluations" not in c and "--brief" not in c for c in commands["docs/results.md"]), commands
 
@@ -54,7 +55,8 @@ def test_each_table_is_its_commands_output(where, command, following, monkeypatc
     args = parser().parse_args(shlex.split(command)[3:])
     assert not args.records and not args.csv, f"{where}: the table's own command writes nothing"
     monkeypatch.chdir(ROOT)  # (the command's paths are the project's own)
-    printed = evaluation_report(args.paths) if args.evaluations else report(args.paths, by=args.by, brief=args.brief)
+    printed = (evaluation_report(args.paths, brief=args.brief, baseline=args.baseline) if args.evaluations
+               else report(args.paths, by=args.by, brief=args.brief))
     expected = printed.splitlines()
     assert following[: len(expected)] == expected, (
         f"{where}: the table differs from `{command}`; print it again with that command")
