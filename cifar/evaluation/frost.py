@@ -10,7 +10,6 @@ Offline, put the five files in the folder yourself: each is checked against the 
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 import tempfile
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 from cifar.data.archives import extract_safely
 from cifar.data.download import download_archive
 from cifar.errors import DataError
+from cifar.evaluation.corrupted_sets import digest
 from cifar.files import atomic_write_bytes, exclusive_lock
 
 WHEEL_URL = ("https://files.pythonhosted.org/packages/3e/40/ff4a79ad7ab6463fe2fde7912b71084a6606e33676078a50b40a3"
@@ -37,12 +37,9 @@ PHOTOGRAPHS = {  # the script's first five, in its order, with the SHA-256 of im
 SCALE = 0.2  # the script shrinks each photograph to a fifth before cropping 32 x 32
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def complete(folder: Path) -> bool:
-    return all((folder / name).is_file() and sha256(folder / name) == digest for name, digest in PHOTOGRAPHS.items())
+    return all((folder / name).is_file() and digest((folder / name).read_bytes()) == sha256
+               for name, sha256 in PHOTOGRAPHS.items())
 
 
 def installed_copy() -> Path | None:
@@ -72,12 +69,13 @@ def ensure(folder: str | Path, url: str = WHEEL_URL, md5: str = WHEEL_MD5) -> Pa
                 (Path(tmp) / "wheel").mkdir()
                 extract_safely(wheel, Path(tmp) / "wheel", url)
                 source = Path(tmp) / "wheel" / WHEEL_FOLDER
-            for name, digest in PHOTOGRAPHS.items():
+            for name, sha256 in PHOTOGRAPHS.items():
                 path = source / name
-                if not path.is_file() or sha256(path) != digest:
-                    raise DataError(f"{path}: {'missing' if not path.is_file() else 'not the frost photograph'} "
-                                    f"CIFAR-10-C overlays (expected SHA-256 {digest})")
-                atomic_write_bytes(folder / name, path.read_bytes())
+                data = path.read_bytes() if path.is_file() else None
+                if data is None or digest(data) != sha256:
+                    raise DataError(f"{path}: {'missing' if data is None else 'not the frost photograph'} "
+                                    f"CIFAR-10-C overlays (expected SHA-256 {sha256})")
+                atomic_write_bytes(folder / name, data)
     return folder
 
 

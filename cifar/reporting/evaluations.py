@@ -70,8 +70,6 @@ def row(path: Path) -> dict[str, Any]:
         "worst acc": worst.get("mean_accuracy"),
         "corruptions": len(corruptions.get("accuracy") or {}),
         "cells": corruptions.get("accuracy") or {},  # corruption -> severity -> accuracy
-        "mCE": None,
-        "relative mCE": None,
         "source": corruptions.get("source"),
         "folder": str(path.parent),
     }
@@ -135,38 +133,44 @@ def _f(value: Any, fmt: str) -> str:
     return "-" if value is None else fmt.format(value)
 
 
-def markdown(rows: Sequence[dict[str, Any]]) -> str:
-    errors = any(r.get("baseline") for r in rows)
-    lines = ["| recipe | TTA | test acc | ECE | ECE after T (T) | NLL, after T | mean corruption acc | worst corruption |"
-             + (" mCE | relative mCE |" if errors else ""),
-             "|---|---|---:|---:|---:|---:|---:|---|" + ("---:|---:|" if errors else "")]
+def _corruption_acc(r: dict[str, Any]) -> str:
+    return _f(r["mean corruption acc"], "{:.2%}") + (f" ({r['corruptions']})" if r["corruptions"] else "")
+
+
+def _calibration_columns():
+    return [
+        ("TTA", "---", lambda r: r["tta"] or "-"),
+        ("test acc", "---:", lambda r: _f(r["test acc"], "{:.2%}")),
+        ("ECE", "---:", lambda r: _f(r["ECE"], "{:.4f}")),
+        ("ECE after T (T)", "---:", lambda r: _f(r["ECE after T"], "{:.4f}")
+         + (f" ({r['temperature']:.2f})" if r["temperature"] is not None else "")),
+        ("NLL, after T", "---:", lambda r: _f(r["NLL"], "{:.3f}")
+         + (f", {r['NLL after T']:.3f}" if r["NLL after T"] is not None else "")),
+    ]
+
+
+def _table(rows: Sequence[dict[str, Any]], columns) -> str:
+    """One row per evaluation, best clean accuracy first: the recipe, ``columns`` ((header, alignment, cell)),
+    the corruption columns (with mCE where there is a baseline), then the notes."""
+    columns = [*columns, ("mean corruption acc", "---:", _corruption_acc), ("worst corruption", "---", _worst)]
+    if any(r.get("baseline") for r in rows):
+        columns += [("mCE", "---:", lambda r: _f(r.get("mCE"), "{:.1%}")),
+                    ("relative mCE", "---:", lambda r: _f(r.get("relative mCE"), "{:.1%}"))]
+    lines = ["| recipe | " + " | ".join(c[0] for c in columns) + " |", "|---|" + "".join(c[1] + "|" for c in columns)]
     for r in sorted(rows, key=lambda r: -(r["test acc"] or 0)):
-        temperature = f" ({r['temperature']:.2f})" if r["temperature"] is not None else ""
-        lines.append(" | ".join([
-            f"| `{r['recipe']}`", r["tta"] or "-", _f(r["test acc"], "{:.2%}"), _f(r["ECE"], "{:.4f}"),
-            _f(r["ECE after T"], "{:.4f}") + temperature,
-            _f(r["NLL"], "{:.3f}") + (f", {r['NLL after T']:.3f}" if r["NLL after T"] is not None else ""),
-            _f(r["mean corruption acc"], "{:.2%}") + (f" ({r['corruptions']})" if r["corruptions"] else ""),
-            _worst(r), *((_f(r["mCE"], "{:.1%}"), _f(r["relative mCE"], "{:.1%}")) if errors else ()),
-        ]) + " |")
+        lines.append(f"| `{r['recipe']}` | " + " | ".join(cell(r) for _, _, cell in columns) + " |")
     notes = _sources_note(rows) + _errors_note(rows)
     return "\n".join(lines + ([""] + notes if notes else []))
+
+
+def markdown(rows: Sequence[dict[str, Any]]) -> str:
+    return _table(rows, _calibration_columns())
 
 
 def brief_markdown(rows: Sequence[dict[str, Any]]) -> str:
     """The short robustness table: clean and mean corruption accuracy, the worst corruption, and the mCE figures
     where there is a baseline."""
-    errors = any(r.get("baseline") for r in rows)
-    lines = ["| recipe | clean acc | mean corruption acc | worst corruption |" + (" mCE | relative mCE |" if errors else ""),
-             "|---|---:|---:|---|" + ("---:|---:|" if errors else "")]
-    for r in sorted(rows, key=lambda r: -(r["test acc"] or 0)):
-        lines.append(" | ".join([
-            f"| `{r['recipe']}`", _f(r["test acc"], "{:.2%}"),
-            _f(r["mean corruption acc"], "{:.2%}") + (f" ({r['corruptions']})" if r["corruptions"] else ""),
-            _worst(r), *((_f(r["mCE"], "{:.1%}"), _f(r["relative mCE"], "{:.1%}")) if errors else ()),
-        ]) + " |")
-    notes = _sources_note(rows) + _errors_note(rows)
-    return "\n".join(lines + ([""] + notes if notes else []))
+    return _table(rows, [("clean acc", "---:", lambda r: _f(r["test acc"], "{:.2%}"))])
 
 
 CSV_COLUMNS = ("recipe", "epoch", "tta", "test acc", "ECE", "ECE after T", "temperature", "NLL", "NLL after T",
