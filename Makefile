@@ -10,12 +10,12 @@ MLFLOW_SERVER ?= .mlflow-server
 
 .PHONY: mlflow-server
 
-## install: create .venv and install the package (editable) with its test, export, sweep and trackers extras,
+## install: create .venv and install the package (editable) with its test, export, sweep, trackers and bench extras,
 ## and the MLflow server's own environment (the tests start a server from it)
 install: mlflow-server
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -c constraints.txt -e ".[test,export,sweep,trackers]"
+	$(PY) -m pip install -c constraints.txt -e ".[test,export,sweep,trackers,bench]"
 
 ## mlflow-server: MLflow's server in its own environment, $(MLFLOW_SERVER)/ (it needs SQLAlchemy 2, which the sweep
 ## extra's Optuna excludes from .venv): $(MLFLOW_SERVER)/bin/mlflow server --backend-store-uri sqlite:///outputs/mlflow.db ...

@@ -9,6 +9,8 @@ default test suite (``make bench`` runs the set).
 - ``overhead``: the project's Lightning path against a plain PyTorch loop (``overhead.py``).
 - ``speedrun``: a recipe (``experiment=<name> seeds=N``) timed from fit start to test accuracy,
   through Lightning and as a plain loop (``speedrun.py``).
+- ``record``: the 2024 speed record's own code (``airbench==0.1.8``, ``train94``; the ``bench`` extra) on the
+  CPU, on the project's data, timed as ``speedrun`` times a recipe (``record.py``).
 
 Each prints a markdown table and writes its figures as JSON (``outputs/bench/<what>.json``).
 """

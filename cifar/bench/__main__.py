@@ -63,6 +63,15 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--first-seed", type=int, default=0)
     run.add_argument("--json", type=Path, default=None, help="default: outputs/bench/speedrun_<experiment>.json")
 
+    rec = sub.add_parser("record", help="the speed record's own code (airbench 0.1.8) on the CPU: accuracy, time")
+    rec.add_argument("overrides", nargs="*", help="Hydra data overrides (data.data_dir=..., paths.data_dir=...)")
+    rec.add_argument("--runs", type=int, default=1, help="timed runs, seeded from --first-seed")
+    rec.add_argument("--first-seed", type=int, default=0)
+    rec.add_argument("--warmup-steps", type=int, default=5, help="steps of the untimed warm-up run (0 = none)")
+    rec.add_argument("--batch-size", type=int, default=None, help="default: airbench's (1024)")
+    rec.add_argument("--epochs", type=float, default=None, help="default: airbench's (9.9)")
+    rec.add_argument("--json", type=Path, default=Path("outputs/bench/record_airbench94.json"))
+
     over = sub.add_parser("overhead", help="the project's Lightning loop against a plain PyTorch loop, or a logger's cost")
     over.add_argument("overrides", nargs="*", help="Hydra overrides of the Lightning path (logger.mlflow.tracking_uri=...)")
     over.add_argument("--logger", default=None, help="compare logger=none with this logger (wandb, mlflow, ...)")
@@ -82,7 +91,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args, extra = parser().parse_known_args(argv)
     # Hydra overrides may also follow the options (speedrun ... --plain-runs 0 model.widths=[32,64,64])
-    if extra and args.what in ("speedrun", "overhead") and all("=" in e and not e.startswith("-") for e in extra):
+    if extra and args.what in ("speedrun", "record", "overhead") and all("=" in e and not e.startswith("-") for e in extra):
         args.overrides += extra
     elif extra:
         parser().error(f"unrecognized arguments: {' '.join(extra)}")
@@ -117,6 +126,12 @@ def main(argv: list[str] | None = None) -> None:
         report = speedrun.speedrun(overrides, seeds, args.plain_runs, args.warmup_steps, args.first_seed)
         text = speedrun.markdown(report)
         args.json = args.json or speedrun.default_json(overrides)
+    elif args.what == "record":
+        from cifar.bench import record
+
+        report = record.record(args.overrides, args.runs, args.first_seed, args.warmup_steps, args.batch_size,
+                               args.epochs)
+        text = record.markdown(report)
     else:
         from cifar.bench import overhead
 

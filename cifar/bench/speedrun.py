@@ -10,7 +10,7 @@ reported apart as ``warmup_s`` and not counted in any run.
     python -m cifar.bench speedrun experiment=speedrun94 seeds=3 [other overrides]
 
 Each run also reports its training images per second (the images it trained on over its timed
-seconds). The last line printed is ``acc=<mean test accuracy> time_s=<median seconds>``.
+seconds) and its training FLOPs (its steps times the network's forward + backward FLOPs at its batch). The last line printed is ``acc=<mean test accuracy> time_s=<median seconds>``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from cifar.data.datamodule import CIFAR10DataModule
 from cifar.errors import ConfigError
 from cifar.data.tensor_pipeline import BatchAugment, TensorBatches, tensor_augmentation
 from cifar.inference.tta import tta_logits
+from cifar.models.flops import train_step_flops
 from cifar.training.devices import cpu_bf16_flags, cpu_name, resolve_device
 from cifar.reporting.trackers import end_runs
 from cifar.training.factory import build, build_group, build_module, build_run, prepare
@@ -200,11 +201,14 @@ def speedrun(overrides: list[str], seeds: int, plain_runs: int, warmup_steps: in
                 images = trained_images(steps, len(datamodule.train_set), cfg.data.batch_size,
                                         bool(cfg.data.drop_last))
                 runs.append({"path": path, "seed": seed, "test_acc": acc, "test_acc_no_tta": no_tta,
-                             "seconds": round(seconds, 2), "train_images": images,
+                             "seconds": round(seconds, 2), "steps": steps, "train_images": images,
                              "images_per_s": round(images / seconds, 1)})
                 print(f"{path} seed {seed}: test acc {acc:.4f} (without TTA {no_tta}) in {seconds:.1f} s, "
                       f"{images / seconds:.1f} training images/s", flush=True)
 
+    flops_per_step = train_step_flops(build_module(cfg).net, int(cfg.data.batch_size))
+    for r in runs:
+        r["train_flops"] = r.pop("steps") * flops_per_step
     ours = [r for r in runs if r["path"] == "lightning"]
     plain = [r for r in runs if r["path"] == "plain"]
     accs = [r["test_acc"] for r in ours]
@@ -219,6 +223,8 @@ def speedrun(overrides: list[str], seeds: int, plain_runs: int, warmup_steps: in
         "acc_mean": statistics.mean(accs), "acc_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
         "n": len(accs), "time_median_s": statistics.median(times), "time_max_s": max(times),
         "images_per_s_median": statistics.median(r["images_per_s"] for r in ours),
+        "batch_size": int(cfg.data.batch_size), "flops_per_step": flops_per_step,
+        "train_flops": statistics.median(r["train_flops"] for r in ours),
     }
     no_tta = [r["test_acc_no_tta"] for r in ours if r["test_acc_no_tta"] is not None]
     if no_tta:
@@ -244,18 +250,24 @@ def markdown(report: dict) -> str:
         no_tta = f"{r['test_acc_no_tta']:.4f}" if r["test_acc_no_tta"] is not None else "-"
         lines.append(f"| {r['path']} | {r['seed']} | {r['test_acc']:.4f} | {no_tta} | {r['seconds']:.1f} "
                      f"| {r['images_per_s']:.1f} |")
-    lines += [
-        "",
-        f"accuracy {100 * report['acc_mean']:.2f} ± {100 * report['acc_std']:.2f}% (n={report['n']}), "
-        f"median {report['time_median_s']:.1f} s, max {report['time_max_s']:.1f} s, "
-        f"{report['images_per_s_median']:.1f} training images/s (median; training images over the timed seconds)",
-    ]
+    lines += ["", *summary_lines(report)]
     if "ratio" in report:
         lines.append(f"plain loop: median {report['plain_time_median_s']:.1f} s, accuracy "
                      f"{100 * report['plain_acc_mean']:.2f}%")
         lines.append(f"ratio={report['ratio']}")
     lines.append(f"acc={report['acc_mean']:.4f} time_s={report['time_median_s']:.1f}")
     return "\n".join(lines)
+
+
+def summary_lines(report: dict) -> list[str]:
+    """A timed report's accuracy, time and rate over its runs, and its training FLOPs per run."""
+    return [
+        f"accuracy {100 * report['acc_mean']:.2f} ± {100 * report['acc_std']:.2f}% (n={report['n']}), "
+        f"median {report['time_median_s']:.1f} s, max {report['time_max_s']:.1f} s, "
+        f"{report['images_per_s_median']:.1f} training images/s (median; training images over the timed seconds)",
+        f"training FLOPs per run: {report['train_flops'] / 1e15:.3f} PFLOP (steps x {report['flops_per_step'] / 1e9:.1f} "
+        f"GFLOP, forward + backward at batch {report['batch_size']})",
+    ]
 
 
 def trained_images(steps: int, train_size: int, batch_size: int, drop_last: bool) -> int:

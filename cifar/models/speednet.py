@@ -6,7 +6,8 @@ groups of [conv3x3 -> max-pool 2 -> BatchNorm -> GELU -> conv3x3 -> BatchNorm ->
 without bias, and logits scaled by ``scale`` (1/9). Convolutions have no bias and start as the
 identity (Dirac) on their first input channels; BatchNorm weights are frozen at 1, eps 1e-12,
 running-statistics momentum 0.4. ``head_std`` rescales the linear layer's initial weights to that
-standard deviation (the record's Muon variant: 1, with ``scale`` = 1/width).
+standard deviation (the record's Muon variant: 1, with ``scale`` = 1/width). ``activation`` is the
+conv groups' (``silu`` in the 2025 record); the one after the whitening stays GELU.
 """
 
 from __future__ import annotations
@@ -39,30 +40,37 @@ class DiracConv(nn.Conv2d):
             nn.init.dirac_(self.weight[: min(self.in_channels, self.out_channels)])
 
 
+ACTIVATIONS: dict[str, type[nn.Module]] = {"gelu": nn.GELU, "silu": nn.SiLU}
+
+
 class ConvGroup(nn.Sequential):
-    def __init__(self, in_channels: int, out_channels: int, bn_momentum: float):
+    def __init__(self, in_channels: int, out_channels: int, bn_momentum: float, activation: str = "gelu"):
+        act = ACTIVATIONS[activation]
         super().__init__(
             DiracConv(in_channels, out_channels),
             nn.MaxPool2d(2),
             FrozenScaleBatchNorm(out_channels, bn_momentum),
-            nn.GELU(),
+            act(),
             DiracConv(out_channels, out_channels),
             FrozenScaleBatchNorm(out_channels, bn_momentum),
-            nn.GELU(),
+            act(),
         )
 
 
 class SpeedNet(nn.Module):
     def __init__(self, widths: Sequence[int] = (64, 256, 256), bn_momentum: float = 0.4, scale: float = 1 / 9,
-                 whiten_kernel: int = 2, num_classes: int = 10, head_std: float | None = None):
+                 whiten_kernel: int = 2, num_classes: int = 10, head_std: float | None = None,
+                 activation: str = "gelu"):
         super().__init__()
         if len(widths) != 3:
             raise ValueError(f"SpeedNet: widths must have 3 entries (one per group), got {list(widths)}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"SpeedNet: activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
         self.whiten = PatchWhitening(3, whiten_kernel)
         in_channels = self.whiten.out_channels
         groups = []
         for width in widths:
-            groups.append(ConvGroup(in_channels, width, bn_momentum))
+            groups.append(ConvGroup(in_channels, width, bn_momentum, activation))
             in_channels = width
         self.features = nn.Sequential(nn.GELU(), *groups, nn.MaxPool2d(3), nn.Flatten())
         self.head = nn.Linear(in_channels, num_classes, bias=False)

@@ -10,6 +10,7 @@ are one recipe; a group shows the mean ± std over its finished runs and names t
 from __future__ import annotations
 
 import csv
+import functools
 import glob
 import json
 import math
@@ -21,11 +22,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from cifar import metric_names as M
 from cifar.data.constants import TRAIN_SIZE
 from cifar.errors import CifarError, is_number
+from cifar.models.flops import train_step_flops
 from cifar.reporting.write_ups import reported_for
 
 METRICS_FILE = "metrics.json"
@@ -63,6 +66,16 @@ class RunResult:
         """The command-line overrides without the seed: how the user asked for this recipe."""
         kept = [o for o in self.overrides if not outside_recipe(o.split("=")[0])]
         return " ".join(kept) or "(defaults)"
+
+    @cached_property
+    def train_flops(self) -> int | None:
+        """The run's training FLOPs: its optimizer steps times one step's forward + backward FLOPs of its
+        network at its batch (``cifar/models/flops.py``; one device's). None without steps or a config."""
+        config, steps = self.config or {}, self.metrics.get("steps")
+        batch = (config.get("data") or {}).get("batch_size")
+        if not is_number(steps) or not is_number(batch) or not isinstance(config.get("model"), dict):
+            return None
+        return int(steps) * step_flops(json.dumps(config["model"], sort_keys=True), int(batch))
 
     @cached_property
     def epoch_times(self) -> list[float]:
@@ -110,6 +123,12 @@ class RunResult:
             return statistics.median(self.full_epoch_times)
         epochs, fit = self.metrics.get("epochs"), self.metrics.get("fit_seconds")
         return fit / epochs if epochs and fit else None
+
+
+@functools.lru_cache(maxsize=None)
+def step_flops(model_config: str, batch_size: int) -> int:
+    """One training step's FLOPs of the network a (JSON) model config builds, at ``batch_size``."""
+    return train_step_flops(instantiate(OmegaConf.create(json.loads(model_config))), batch_size)
 
 
 def outside_recipe(key: str) -> bool:
@@ -240,6 +259,8 @@ class Group:
         row["seconds per run"] = [statistics.median(s) if (s := [r.metrics["fit_seconds"] for r in runs
                                                                  if is_number(r.metrics.get("fit_seconds"))]) else None
                                   for runs in machines.values()]
+        flops = [f for f in (r.train_flops for r in self.finished) if f is not None]
+        row["train flops per run"] = statistics.median(flops) if flops else None
         row["seeds"] = [(r.config or {}).get("seed") for r in self.finished]
         reported = {reported_for(r.label) for r in self.runs}  # (one, unless --by mixes recipes)
         reported = reported.pop() if len(reported) == 1 else None
@@ -317,9 +338,9 @@ def markdown(groups: Sequence[Group]) -> str:
     write_up = any(r["write-up"] for r in rows)
     lines = [
         "| recipe | precision | machine | n | test acc, mean ± std | test acc per run | best val acc | test loss "
-        + ("| test ECE " if ece else "") + "| epochs | s / epoch (fastest) | failed "
+        + ("| test ECE " if ece else "") + "| epochs | s / epoch (fastest) | training PFLOP per run | failed "
         + ("| write-up (official files) | gap, points |" if write_up else "|"),
-        "|---|---|---|---:|---:|---|---:|---:|" + ("---:|" if ece else "") + "---|---:|---:|"
+        "|---|---|---|---:|---:|---|---:|---:|" + ("---:|" if ece else "") + "---|---:|---:|---:|"
         + ("---|---:|" if write_up else ""),
     ]
     for r in rows:
@@ -335,6 +356,7 @@ def markdown(groups: Sequence[Group]) -> str:
             (_list(epochs) or "-") + reached,
             "; ".join(_speed(mean, fastest) for mean, fastest in zip(r["seconds per epoch"], r["fastest epoch seconds"]))
             or "-",
+            "-" if r["train flops per run"] is None else f"{r['train flops per run'] / 1e15:.3g}",
             str(r["failed"]),
             *([r["write-up"] or "-", "-" if r["gap (points)"] is None else f"{r['gap (points)']:.1f}"]
               if write_up else []),

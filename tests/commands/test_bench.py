@@ -125,6 +125,10 @@ def test_bench_speedrun_reports_accuracy_time_and_ratio(tmp_path, tiny_data):
     for r in report["runs"]:
         assert r["images_per_s"] == pytest.approx(r["train_images"] / r["seconds"], rel=0.02)
     assert "training images/s" in result.stdout
+    # training FLOPs: each run's steps x one step's forward + backward at the recipe's batch (32 here)
+    steps = report["runs"][0]["train_images"] // 32
+    assert all(r["train_flops"] == steps * report["flops_per_step"] for r in report["runs"])
+    assert "PFLOP (steps x" in result.stdout
 
 
 def test_trained_images_counts_partial_last_batches():

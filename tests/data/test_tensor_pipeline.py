@@ -115,3 +115,28 @@ def test_reflect_translation_keeps_image_content_at_the_border():
     # every output column is some column of the original image: reflection adds no black
     columns = {round(v, 4) for v in reference[0, 0, 0].tolist()}
     assert {round(v, 4) for v in out[:, 0, 0].flatten().tolist()} <= columns
+
+
+def test_jitter_shifts_and_scales_each_image_within_its_ranges_and_repeats_per_seed_and_epoch():
+    images = np.random.default_rng(0).integers(0, 256, (64, 32, 32, 3), dtype=np.uint8)
+    jitter = BatchAugment(brightness=0.14, contrast=0.13)
+    batches = TensorBatches(images, np.arange(64), 64, augment=jitter, seed=3)
+    plain = TensorBatches(images, np.arange(64), 64).images
+    out, _ = next(iter(batches))
+    # each image is a * plain + b: one factor and one shift per image, the same for every pixel
+    x, y = plain.flatten(1), out.flatten(1)
+    factor = ((y - y.mean(1, keepdim=True)) * (x - x.mean(1, keepdim=True))).sum(1) / ((x - x.mean(1, keepdim=True)) ** 2).sum(1)
+    assert torch.allclose(y, factor[:, None] * x + (y - factor[:, None] * x).mean(1, keepdim=True), atol=1e-4)
+    shift = (y - factor[:, None] * x).mean(1) / factor  # (x + shift) * factor
+    assert factor.min() >= 1 - 0.13 - 1e-5 and factor.max() <= 1 + 0.13 + 1e-5 and factor.std() > 0.03
+    assert shift.abs().max() <= 0.14 + 1e-4 and shift.std() > 0.03
+    again, _ = next(iter(TensorBatches(images, np.arange(64), 64, augment=jitter, seed=3)))
+    assert torch.equal(out, again)
+    batches.set_epoch(1)
+    assert not torch.allclose(next(iter(batches))[0], out)  # new draws every epoch
+
+
+def test_the_2025_record_augmentation_is_translate_altflip_with_its_jitter():
+    recipe = TENSOR_RECIPES["translate_altflip_jitter"]
+    assert (recipe.translate, recipe.flip, recipe.pad) == (2, "alternate", "reflect")
+    assert (recipe.brightness, recipe.contrast) == (0.1399, 0.1308)

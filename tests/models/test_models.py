@@ -75,3 +75,25 @@ def test_networks_import_without_lightning_or_hydra():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_speednet_activation_is_that_of_its_conv_groups():
+    from cifar.models.speednet import SpeedNet
+
+    net = SpeedNet(activation="silu")
+    acts = [type(m) for m in net.features.modules() if isinstance(m, (torch.nn.GELU, torch.nn.SiLU))]
+    assert acts == [torch.nn.GELU] + [torch.nn.SiLU] * 6  # GELU after the whitening, SiLU in the 3 groups
+    with pytest.raises(ValueError, match="SpeedNet: activation must be one of gelu, silu, got 'relu'"):
+        SpeedNet(activation="relu")
+
+
+def test_train_step_flops_count_the_forward_and_the_weight_gradient_and_leave_the_network_alone():
+    from cifar.models.flops import train_step_flops
+
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 10))
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    forward = 2 * 8 * 3 * 32 * 32 * 10  # 2 FLOPs per multiply-add
+    # backward: the weight's gradient only (the input needs none): one more product of the forward's size
+    assert train_step_flops(net, 8) == 2 * forward
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items()) and net[1].weight.grad is None
+

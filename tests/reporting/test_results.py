@@ -93,7 +93,7 @@ def test_the_test_ece_is_averaged_per_recipe_and_has_a_column_only_where_runs_lo
         del metrics[M.TEST_ECE]
         (job / "metrics.json").write_text(json.dumps(metrics))
     table = report([str(older)])
-    assert "ECE" not in table and table.splitlines()[0].endswith("| test loss | epochs | s / epoch (fastest) | failed |")
+    assert "ECE" not in table and table.splitlines()[0].endswith("| test loss | epochs | s / epoch (fastest) | training PFLOP per run | failed |")
 
 
 def test_a_recipe_with_a_write_up_figure_gets_it_and_the_gap_beside_its_mean(tmp_path, sweep):
@@ -190,3 +190,18 @@ def test_a_class_that_moved_to_another_module_keeps_its_recipe():
     other = {"seed": 1, "callbacks": {"curves": {"_target_": "cifar.reporting.callbacks.sample_predictions.SamplePredictionsCallback"}}}
     assert recipe(before) == recipe(after)  # records made before the callbacks moved join the new runs' row
     assert recipe(after) != recipe(other)
+
+
+def test_training_flops_per_run_are_its_steps_times_one_step_of_its_network_at_its_batch(tmp_path, sweep):
+    from hydra.utils import instantiate
+
+    from cifar.models.flops import train_step_flops
+    from cifar.reporting.results import read_run
+
+    job = job_folders(sweep)[0]
+    run = read_run(job)
+    config = run.config
+    per_step = train_step_flops(instantiate(config["model"]), config["data"]["batch_size"])
+    assert run.train_flops == run.metrics["steps"] * per_step > 0
+    table = report([str(job)])
+    assert f"| {run.train_flops / 1e15:.3g} |" in table.splitlines()[2]

@@ -235,6 +235,25 @@ RECIPES["speedrun85"] = {**RECIPES["speedrun94_muon"], **TIER_FILTERS, "trainer.
                          "model.widths": [32, 128, 128],
                          "model.scale": 1 / 128, "callbacks.whitening.bias_epochs": 2}
 
+# the 2025 record (hiverge/cifar10-speedrun): batch 1536 for ceil(7.63 x 32) steps; SiLU, BatchNorm momentum 0.4434;
+# Muon lr 0.205 momentum 0.655, rescaled every 8 steps, decoupled decay 1.0418e-6 x 1536; SGD momentum 0.825,
+# lr 0.0573 (biases) / 0.5415 (head), torch-style decay (over the lr); the whitening bias for 7 steps; 960 images
+WD_2025 = 0.0016002048  # 1.0418e-6 x 1536
+RECIPES["speedrun94_2025"] = {
+    **{k: v for k, v in RECIPES["speedrun94_muon"].items() if not k.startswith(("param_groups", "optimizer"))},
+    "optimizer._target_": "cifar.training.optimizers.Muon", "optimizer.lr": 0.0573, "optimizer.momentum": 0.825,
+    "optimizer.nesterov": True, "optimizer.weight_decay": WD_2025 / 0.0573,
+    "param_groups.0.options": {"orthogonalize": True, "lr": 0.205, "momentum": 0.655, "weight_decay": WD_2025,
+                               "normalize_every": 8, "ns_coefficients": [3.4576, -4.7391, 2.0843]},
+    "param_groups.1.module_types": ["cifar.models.whitening.PatchWhitening"], "param_groups.1.param_names": ["bias"],
+    "param_groups.1.options.lr": 0.0573, "param_groups.1.options.weight_decay": WD_2025 / 0.0573,
+    "param_groups.2.module_types": ["torch.nn.Linear"], "param_groups.2.options.lr": 0.5415,
+    "param_groups.2.options.weight_decay": WD_2025 / 0.5415, "scheduler.scheduler.group_steps": {"whitening_bias": 7},
+    "model.activation": "silu", "model.bn_momentum": 1 - 0.5566, "label_smoothing": 0.09,
+    "data.augment": "translate_altflip_jitter", "data.batch_size": 1536, "trainer.max_steps": 245,
+    "callbacks.whitening.images": 960, "callbacks.whitening.bias_epochs": 1, "tta": "uncertain_flip_translate",
+}
+
 
 def test_every_experiment_is_pinned():
     assert sorted(RECIPES) == options("experiment")

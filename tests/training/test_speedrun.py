@@ -14,7 +14,7 @@ from cifar.train import train
 from helpers import TINY_RUN, TINY_SPEEDRUN, accuracy_from_confusion, compose_run
 
 
-TIERS = ("speedrun85", "speedrun90", "speedrun94", "speedrun94_muon")
+TIERS = ("speedrun85", "speedrun90", "speedrun94", "speedrun94_muon", "speedrun94_2025")
 
 
 @pytest.mark.parametrize("tier", TIERS)
@@ -22,7 +22,7 @@ def test_experiment_composes_for_cpu_and_gpu(tmp_path, tier):
     for accelerator, precision in (("cpu", "auto"), ("gpu", "auto")):
         cfg = compose_run(tmp_path, f"experiment={tier}", f"accelerator={accelerator}")
         assert cfg.precision == precision and cfg.model._target_ == "cifar.models.speednet.SpeedNet"
-        assert cfg.data.val_size == 0 and cfg.data.pipeline == "tensor" and cfg.tta == "flip_translate"
+        assert cfg.data.val_size == 0 and cfg.data.pipeline == "tensor" and cfg.tta.endswith("flip_translate")
     cfg = compose_run(tmp_path, f"experiment={tier}", "accelerator=cpu")
     resolve_precision(cfg)
     from cifar.training.devices import cpu_bf16_flags
@@ -30,7 +30,7 @@ def test_experiment_composes_for_cpu_and_gpu(tmp_path, tier):
     assert cfg.precision == ("bf16-mixed" if cpu_bf16_flags() else "32-true")
 
 
-@pytest.mark.parametrize("tier", ["speedrun85", "speedrun94"])  # Muon and SGD
+@pytest.mark.parametrize("tier", ["speedrun85", "speedrun94", "speedrun94_2025"])  # Muon, SGD, the 2025 record
 def test_experiment_trains_one_epoch_on_all_training_images(tmp_path, tiny_data, tier):
     metrics = train(compose_run(tmp_path, f"experiment={tier}", *TINY_SPEEDRUN, data_dir=tiny_data))
     assert metrics["status"] == "ok" and metrics["epochs"] == 1
