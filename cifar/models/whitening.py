@@ -33,7 +33,7 @@ class PatchWhitening(nn.Conv2d):
     @torch.no_grad()
     def fit(self, images: torch.Tensor) -> None:
         """Set the filters from normalized float images [N, C, H, W] (computed on their device); the
-        bias becomes zero."""
+        bias keeps its initial values (PyTorch's uniform init of a convolution's bias, as the records keep it)."""
         c, k = self.in_channels, self.kernel_size[0]
         if images.ndim != 4 or images.shape[1] != c:
             raise ValueError(f"PatchWhitening.fit: expected images [N, {c}, H, W], got {list(images.shape)}")
@@ -43,5 +43,4 @@ class PatchWhitening(nn.Conv2d):
         eigenvalues, eigenvectors = eigenvalues.flip(0), eigenvectors.flip(1)
         filters = (eigenvectors.T / torch.sqrt(eigenvalues.clamp_min(0) + self.eps).view(-1, 1)).view(-1, c, k, k)
         self.weight.copy_(torch.cat([filters, -filters]).to(self.weight))
-        self.bias.zero_()
         self.fitted.fill_(True)

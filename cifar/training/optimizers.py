@@ -31,8 +31,9 @@ def orthogonalize_all(matrices: Sequence[torch.Tensor], steps: int = 3, eps: flo
     """An approximation of ``U V^T`` for each 2-D ``matrix = U S V^T``, by ``steps`` Newton-Schulz
     iterations run on all of them at once: each is zero-padded to the largest rows and columns and
     the padded matrices are stacked into one batch (the zero block stays zero, so each result is
-    the one it would get alone). bf16 on CUDA (as the record does), fp32 elsewhere (CPUs without
-    bf16 matmul units would emulate it slowly). Returns the inputs' shapes and dtypes."""
+    the one it would get alone). bf16 on CUDA (as airbench94_muon does; the 2025 record's runs in
+    fp16), fp32 elsewhere (CPUs without bf16 matmul units would emulate it slowly). Returns the
+    inputs' shapes and dtypes."""
     for matrix in matrices:
         if matrix.ndim != 2:
             raise ValueError(f"orthogonalize: expected 2-D matrices, got shape {tuple(matrix.shape)}")
@@ -81,19 +82,30 @@ class Muon(Optimizer):
 
     def __init__(self, params: Iterable[Any], lr: float = 0.01, momentum: float = 0.9, nesterov: bool = True,
                  weight_decay: float = 0.0, orthogonalize: bool = False, ns_steps: int = 3,
-                 ns_coefficients: Sequence[float] = NS_COEFFICIENTS, normalize_every: int = 1):
+                 ns_coefficients: Sequence[float] = NS_COEFFICIENTS, normalize_every: int = 1,
+                 normalize_weights: Any = None):
         # (optimizer.lr and optimizer.momentum are checked for every optimizer in cifar.training.preflight)
+        if normalize_weights is not None:
+            raise ConfigError("optimizer.normalize_weights is replaced by optimizer.normalize_every: 1 rescales the "
+                              "orthogonalized weights every step (normalize_weights=true), 0 never (false)")
         if nesterov and momentum == 0.0:
             raise ConfigError("optimizer.nesterov=true needs optimizer.momentum > 0")
-        check_range("optimizer.ns_steps", ns_steps, is_int(ns_steps, 1), "an integer >= 1")
-        check_range("optimizer.normalize_every", normalize_every, is_int(normalize_every, 0), "an integer >= 0")
-        coefficients = tuple(ns_coefficients)
-        if len(coefficients) != 3 or not all(is_number(v) for v in coefficients):
-            raise ConfigError(f"optimizer.ns_coefficients={list(coefficients)}: expected 3 numbers (a, b, c)")
         defaults = dict(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,
-                        orthogonalize=orthogonalize, ns_steps=ns_steps, ns_coefficients=coefficients,
+                        orthogonalize=orthogonalize, ns_steps=ns_steps, ns_coefficients=tuple(ns_coefficients),
                         normalize_every=normalize_every)
         super().__init__(params, defaults)
+        for i, group in enumerate(self.param_groups):  # the optimizer's settings, and each group's own
+
+            def where(key: str) -> str:
+                own = group[key] != self.defaults[key]
+                return f"param_groups[{group.get('name', i)}].options.{key}" if own else f"optimizer.{key}"
+
+            check_range(where("ns_steps"), group["ns_steps"], is_int(group["ns_steps"], 1), "an integer >= 1")
+            check_range(where("normalize_every"), group["normalize_every"], is_int(group["normalize_every"], 0),
+                        "an integer >= 0")
+            coefficients = group["ns_coefficients"] = tuple(group["ns_coefficients"])
+            if len(coefficients) != 3 or not all(is_number(v) for v in coefficients):
+                raise ConfigError(f"{where('ns_coefficients')}={list(coefficients)}: expected 3 numbers (a, b, c)")
         if not any(group["orthogonalize"] for group in self.param_groups):
             raise ConfigError(
                 "optimizer Muon: no parameter group is orthogonalized, which would make it plain SGD; select the "
@@ -107,6 +119,13 @@ class Muon(Optimizer):
                 name = group.get("name", f"group {i}")
                 raise ConfigError(f"optimizer Muon, parameter group {name!r}: orthogonalize=true needs parameters "
                                   f"with at least 2 dimensions (weight matrices, conv filters), got shapes {flat}")
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Also a checkpoint saved before a group setting existed: the missing settings take their defaults."""
+        super().load_state_dict(state_dict)
+        for group in self.param_groups:
+            for key, value in self.defaults.items():
+                group.setdefault(key, value)
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:

@@ -20,9 +20,11 @@ def test_whitening_makes_the_patch_covariance_the_identity_on_its_data():
     rows = patches(images, 2)
     assert not torch.allclose(rows.T @ rows / len(rows), torch.eye(12), atol=0.3)  # far from white before
     layer = PatchWhitening(3, 2)
+    bias = layer.bias.detach().clone()
     layer.fit(images)
+    assert torch.equal(layer.bias, bias) and bias.abs().max() > 0  # the bias keeps its (random) init, as the records'
     with torch.no_grad():
-        out = layer(images)[:, :12].permute(0, 2, 3, 1).reshape(-1, 12).double()
+        out = (layer(images) - bias.view(1, -1, 1, 1))[:, :12].permute(0, 2, 3, 1).reshape(-1, 12).double()
     covariance = out.T @ out / len(out)
     assert torch.allclose(covariance, torch.eye(12, dtype=torch.double), atol=0.02)
     assert torch.equal(layer.weight[12:], -layer.weight[:12])  # the negatives follow

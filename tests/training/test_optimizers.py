@@ -82,7 +82,30 @@ def test_weights_are_rescaled_every_normalize_every_steps_and_decay_in_between()
 
 def test_muon_settings_are_checked():
     conv = torch.nn.Parameter(torch.randn(8, 4, 3, 3))
-    with pytest.raises(ConfigError, match=r"optimizer.normalize_every=-1.*an integer >= 0"):
+    with pytest.raises(ConfigError, match=r"^optimizer.normalize_every=-1.*an integer >= 0"):
         Muon([{"params": [conv], "orthogonalize": True}], normalize_every=-1)
     with pytest.raises(ConfigError, match=r"optimizer.ns_coefficients=\[1, 2\]: expected 3 numbers"):
         Muon([{"params": [conv], "orthogonalize": True}], ns_coefficients=[1, 2])
+
+
+def test_each_groups_own_settings_are_checked_and_the_old_key_is_named():
+    conv = torch.nn.Parameter(torch.randn(8, 4, 3, 3))
+    with pytest.raises(ConfigError, match=r"param_groups\[filters\].options.normalize_every=-2 is out of range"):
+        Muon([{"params": [conv], "name": "filters", "orthogonalize": True, "normalize_every": -2}])
+    with pytest.raises(ConfigError, match=r"optimizer.normalize_weights is replaced by optimizer.normalize_every"):
+        Muon([{"params": [conv], "orthogonalize": True}], normalize_weights=True)
+
+
+def test_a_checkpoint_saved_before_a_group_setting_existed_resumes_with_its_default():
+    conv = torch.nn.Parameter(torch.randn(8, 4, 3, 3))
+    muon = Muon([{"params": [conv], "orthogonalize": True}], lr=0.1)
+    conv.grad = torch.randn(8, 4, 3, 3)
+    muon.step()
+    old = muon.state_dict()
+    for group in old["param_groups"]:
+        del group["normalize_every"], group["ns_coefficients"]
+        group["normalize_weights"] = True  # what such a checkpoint held
+    resumed = Muon([{"params": [conv], "orthogonalize": True}], lr=0.1)
+    resumed.load_state_dict(old)
+    assert resumed.param_groups[0]["normalize_every"] == 1 and len(resumed.param_groups[0]["ns_coefficients"]) == 3
+    resumed.step()
