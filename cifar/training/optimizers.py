@@ -144,7 +144,8 @@ class Muon(Optimizer):
                 if decay and not orthogonalized:
                     grad = grad.add(p, alpha=decay)
                 state = self.state[p]
-                state["step"] = state.get("step", 0) + 1
+                if orthogonalized:  # (normalize_every counts each weight's steps)
+                    state["step"] = state.get("step", 0) + 1
                 if momentum:
                     if "momentum_buffer" not in state:
                         state["momentum_buffer"] = grad.clone()
