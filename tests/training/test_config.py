@@ -253,6 +253,17 @@ RECIPES["speedrun94_2025"] = {
     "data.augment": "translate_altflip_jitter", "data.batch_size": 1536, "trainer.max_steps": 245,
     "callbacks.whitening.images": 960, "callbacks.whitening.bias_epochs": 1, "tta": "uncertain_flip_translate",
 }
+# the same set for the CPU: batch 1024 for 7 epochs of 48 batches, the Muon lr scaled linearly and momentum 0.7, the
+# decay per example kept (1.0418e-6 x 1024), the whitening bias for ceil(0.19 x 48) steps
+WD_2025_CPU = 1.0418e-6 * 1024
+RECIPES["speedrun94_2025_cpu"] = {
+    **RECIPES["speedrun94_2025"], "optimizer.weight_decay": WD_2025_CPU / 0.0573,
+    "param_groups.0.options": {"orthogonalize": True, "lr": 0.205 * 1024 / 1536, "momentum": 0.7,
+                               "weight_decay": WD_2025_CPU, "normalize_every": 8,
+                               "ns_coefficients": [3.4576, -4.7391, 2.0843]},
+    "param_groups.1.options.weight_decay": WD_2025_CPU / 0.0573, "param_groups.2.options.weight_decay": WD_2025_CPU / 0.5415,
+    "scheduler.scheduler.group_steps": {"whitening_bias": 10}, "data.batch_size": 1024, "trainer.max_steps": 336,
+}
 
 
 def test_every_experiment_is_pinned():

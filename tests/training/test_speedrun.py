@@ -14,7 +14,8 @@ from cifar.train import train
 from helpers import TINY_RUN, TINY_SPEEDRUN, accuracy_from_confusion, compose_run
 
 
-TIERS = ("speedrun85", "speedrun90", "speedrun94", "speedrun94_muon", "speedrun94_2025")
+TIERS = ("speedrun85", "speedrun90", "speedrun94", "speedrun94_muon", "speedrun94_2025",
+         "speedrun94_2025_cpu")
 
 
 @pytest.mark.parametrize("tier", TIERS)
