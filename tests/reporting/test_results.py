@@ -176,7 +176,7 @@ def test_each_write_up_figure_is_stated_in_its_recipes_own_file():
     from cifar.reporting.write_ups import reported_for, write_up
 
     stated = {p.stem: write_up(p.stem) for p in sorted((CONF_DIR / "experiment").glob("*.yaml"))}
-    assert {name for name, figure in stated.items() if figure} == {"basiccnn", "compactnet", "netv2", "speedrun94"}
+    assert {name for name, figure in stated.items() if figure} == {"basiccnn", "compactnet", "netv2", "speedrun94", "speedrun94_2025"}
     assert all(f.metric in FIGURES and 0 < f.value < 1 for f in stated.values() if f)
     assert reported_for("experiment=basiccnn accelerator=cpu") == stated["basiccnn"]
     assert reported_for("experiment=basiccnn trainer.max_epochs=1") is None  # a shortened run is another recipe
